@@ -1,0 +1,51 @@
+export { type Clock, systemClock } from './clock.js';
+export {
+  AcquireAbortedError,
+  InvalidConfigError,
+  KeyMeshError,
+  type KeyMeshErrorCode,
+  type KeyStateCounts,
+  LeaseNotFoundError,
+  LeaseSettledError,
+  NoAvailableKeyError,
+  PoolClosedError,
+  QueueFullError,
+  StorageCorruptError,
+  StorageError,
+  StrategyError,
+  UnknownKeyError,
+} from './errors.js';
+export { fingerprint, type KeyId, maskKey } from './fingerprint.js';
+export { createKeyMachine, type KeyMachine, keyMachine } from './machines/key.machine.js';
+export type {
+  FailureKind,
+  KeyContext,
+  KeyEvent,
+  KeyInput,
+  KeyReason,
+  KeySettings,
+  KeyStateName,
+} from './machines/key.types.js';
+export {
+  createPoolMachine,
+  type PoolContext,
+  type PoolMachine,
+  type PoolMachineDeps,
+  poolMachine,
+} from './machines/pool.machine.js';
+export type { PoolEmitted, PoolEvent, PoolInput, RejectReason } from './machines/pool.types.js';
+export type { KeyPoolEventMap, KeyPoolEventName, KeyPoolListener, KeyRefInfo } from './pool/events.js';
+export { type AcquireOptions, KeyPool, type PoolSnapshot } from './pool/KeyPool.js';
+export {
+  type FailOptions,
+  Lease,
+  type LeaseOutcome,
+  type RateLimitOptions,
+  type ReleaseOptions,
+} from './pool/lease.js';
+export type { PoolMetricsSnapshot } from './pool/metrics.js';
+export type { KeyConfig, KeyPoolOptions } from './pool/options.js';
+export type { CustomStrategy, KeySnapshot, StrategyName } from './pool/strategies/types.js';
+export { VirtualClock } from './sim/virtual-clock.js';
+export { memoryStorage } from './storage/memory.js';
+export { KEY_RECORD_VERSION, type KeyRecord, type StorageAdapter } from './storage/types.js';

@@ -1,0 +1,346 @@
+import { assign, sendParent, setup } from 'xstate';
+import { systemClock } from '../clock.js';
+import type { KeyContext, KeyEvent, KeyInput, KeyMachineDeps, KeyReason } from './key.types.js';
+
+const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 'budget', 'quota']);
+
+/** Shortest cooldown of the no-hint escalation (1 s, 2 s, 4 s … up to `defaultCooldownMs`). */
+const FIRST_ESCALATION_MS = 1_000;
+
+/** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
+const RECOVERY_JITTER = 0.2;
+
+function ewma(previous: number | null, sample: number | undefined, alpha: number): number | null {
+  if (sample === undefined || !Number.isFinite(sample) || sample < 0) return previous;
+  return previous === null ? sample : alpha * sample + (1 - alpha) * previous;
+}
+
+/**
+ * Builds the key machine: one actor per API key, owning that key's truth (state, in-flight count,
+ * health, cooldown, recovery schedule). Every action, guard and delay is named, so the config is
+ * plain data that Stately tooling can import. Actions never throw and do no I/O; time and
+ * randomness come from `deps`, so a restored key re-arms its timers from absolute deadlines.
+ */
+export function createKeyMachine(deps: KeyMachineDeps) {
+  const jittered = (baseMs: number, capMs: number): number =>
+    Math.min(capMs, Math.round(baseMs * (1 - RECOVERY_JITTER + 2 * RECOVERY_JITTER * deps.random())));
+
+  return setup({
+    types: {
+      context: {} as KeyContext,
+      events: {} as KeyEvent,
+      input: {} as KeyInput,
+    },
+    guards: {
+      noLeaseOut: ({ context }) => context.inFlight <= 0,
+      grantFillsCapacity: ({ context }) => context.inFlight + 1 >= context.settings.maxConcurrent,
+      isRevocation: ({ event }) => event.type === 'lease.fail' && event.kind !== 'failure',
+      reachesMaxFailures: ({ context }) => context.consecutiveFailures + 1 >= context.settings.maxFailures,
+      isProbeOutcome: ({ event }) => 'probe' in event && event.probe,
+      isDrained: ({ context }) => context.draining && context.inFlight <= 0,
+      isDraining: ({ context }) => context.draining,
+      isDead: ({ context }) => context.reason === 'revoked' || context.reason === 'disabled',
+      isProbing: ({ context }) => context.reason === 'failures' && context.probeOut,
+      isRecoveryPending: ({ context }) => context.reason === 'failures' && context.recoveryAt > deps.now(),
+      isHalfOpen: ({ context }) => context.reason === 'failures',
+      isCoolingDue: ({ context }) => context.cooldownUntil > deps.now(),
+      atCapacity: ({ context }) => context.inFlight >= context.settings.maxConcurrent,
+    },
+    delays: {
+      cooldownElapsed: ({ context }) => Math.max(0, context.cooldownUntil - deps.now()),
+      recoveryDue: ({ context }) => Math.max(0, context.recoveryAt - deps.now()),
+    },
+    actions: {
+      recordGrant: assign(({ context, event }) =>
+        event.type === 'lease.grant'
+          ? { inFlight: context.inFlight + 1, lastLeaseSeq: event.seq, lastUsedAt: deps.now() }
+          : {},
+      ),
+      markProbe: assign({ probeOut: true }),
+      recordSuccess: assign(({ context, event }) => ({
+        inFlight: context.inFlight - 1,
+        counts: { ...context.counts, successes: context.counts.successes + 1 },
+        consecutiveFailures: 0,
+        rateLimitStreak: 0,
+        latencyEwma: ewma(
+          context.latencyEwma,
+          event.type === 'lease.release' ? event.latencyMs : undefined,
+          context.settings.latencyAlpha,
+        ),
+      })),
+      // A success while exhausted is counted, but only the probe decides recovery.
+      countSuccess: assign(({ context, event }) => ({
+        inFlight: context.inFlight - 1,
+        counts: { ...context.counts, successes: context.counts.successes + 1 },
+        latencyEwma: ewma(
+          context.latencyEwma,
+          event.type === 'lease.release' ? event.latencyMs : undefined,
+          context.settings.latencyAlpha,
+        ),
+      })),
+      countFailure: assign(({ context }) => ({
+        inFlight: context.inFlight - 1,
+        counts: { ...context.counts, failures: context.counts.failures + 1 },
+        consecutiveFailures: context.consecutiveFailures + 1,
+        lastPenaltyAt: deps.now(),
+      })),
+      markDead: assign(({ event }) => ({
+        reason:
+          event.type === 'lease.fail' && event.kind === 'disabled' ? 'disabled' : ('revoked' as KeyReason),
+        recoveryAt: 0,
+        probeOut: false,
+      })),
+      startRecovery: assign(({ context }) => ({
+        reason: 'failures' as KeyReason,
+        recoveryDelayMs: context.settings.recoveryInitialDelayMs,
+        recoveryAt:
+          deps.now() + jittered(context.settings.recoveryInitialDelayMs, context.settings.recoveryMaxDelayMs),
+        probeOut: false,
+      })),
+      backOffRecovery: assign(({ context }) => {
+        const base = Math.min(
+          context.settings.recoveryMaxDelayMs,
+          Math.max(context.recoveryDelayMs, context.settings.recoveryInitialDelayMs) * 2,
+        );
+        return {
+          reason: 'failures' as KeyReason,
+          recoveryDelayMs: base,
+          recoveryAt: deps.now() + jittered(base, context.settings.recoveryMaxDelayMs),
+          probeOut: false,
+        };
+      }),
+      endRecovery: assign(({ context }) => ({
+        reason: context.reason === 'failures' ? null : context.reason,
+        recoveryAt: 0,
+        recoveryDelayMs: 0,
+        probeOut: false,
+        consecutiveFailures: 0,
+      })),
+      applyRateLimit: assign(({ context, event }) => {
+        const now = deps.now();
+        const hint = event.type === 'lease.rateLimit' ? event.retryAfterMs : undefined;
+        const hinted = hint !== undefined && Number.isFinite(hint);
+        const streak = hinted ? 0 : context.rateLimitStreak + 1;
+        const waitMs = hinted
+          ? Math.max(0, hint)
+          : Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1));
+        // Cooldowns extend, never shorten: a short hint must not erase a long one.
+        const cooldownUntil = Math.max(context.cooldownUntil, now + waitMs);
+        const cooling = cooldownUntil > now;
+        return {
+          inFlight: context.inFlight - 1,
+          counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
+          consecutiveFailures: 0,
+          rateLimitStreak: streak,
+          lastPenaltyAt: now,
+          cooldownUntil,
+          reason:
+            cooling && !COOLING_REASONS.has(context.reason) ? ('rate-limited' as KeyReason) : context.reason,
+        };
+      }),
+      countRateLimit: assign(({ context }) => ({
+        inFlight: context.inFlight - 1,
+        counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
+        lastPenaltyAt: deps.now(),
+      })),
+      clearCoolingReason: assign(({ context }) => ({
+        reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
+      })),
+      clearHealth: assign({
+        consecutiveFailures: 0,
+        rateLimitStreak: 0,
+        cooldownUntil: 0,
+        reason: null,
+        recoveryAt: 0,
+        recoveryDelayMs: 0,
+        probeOut: false,
+      }),
+      markDraining: assign({ draining: true }),
+      notifyReady: sendParent(({ context }) => ({ type: 'key.ready', keyId: context.keyId })),
+      notifyDrained: sendParent(({ context }) => ({ type: 'key.drained', keyId: context.keyId })),
+    },
+  }).createMachine({
+    id: 'key',
+    description: 'One API key: leases, health, cooldowns and half-open recovery.',
+    context: ({ input }) => ({
+      keyId: input.keyId,
+      order: input.order,
+      settings: input.settings,
+      inFlight: input.restored?.inFlight ?? 0,
+      counts: input.restored?.counts ?? { successes: 0, failures: 0, rateLimits: 0 },
+      consecutiveFailures: input.restored?.consecutiveFailures ?? 0,
+      rateLimitStreak: input.restored?.rateLimitStreak ?? 0,
+      latencyEwma: input.restored?.latencyEwma ?? null,
+      cooldownUntil: input.restored?.cooldownUntil ?? 0,
+      // A cooldown that ended while the process was down leaves no reason behind.
+      reason:
+        COOLING_REASONS.has(input.restored?.reason ?? null) &&
+        (input.restored?.cooldownUntil ?? 0) <= deps.now()
+          ? null
+          : (input.restored?.reason ?? null),
+      recoveryAt: input.restored?.recoveryAt ?? 0,
+      recoveryDelayMs: input.restored?.recoveryDelayMs ?? 0,
+      probeOut: false,
+      draining: false,
+      lastLeaseSeq: input.restored?.lastLeaseSeq ?? 0,
+      lastUsedAt: input.restored?.lastUsedAt ?? 0,
+      lastPenaltyAt: input.restored?.lastPenaltyAt ?? 0,
+    }),
+    initial: 'routing',
+    on: {
+      // A grant only reaches an eligible key; should one race in anyway it is still counted,
+      // because `inFlight` must always equal the unsettled leases.
+      'lease.grant': { actions: 'recordGrant' },
+      'lease.release': [{ guard: 'noLeaseOut' }, { actions: 'countSuccess' }],
+      'lease.fail': [
+        { guard: 'noLeaseOut' },
+        { guard: 'isRevocation', target: '#key.exhausted.dead', actions: ['countFailure', 'markDead'] },
+        { actions: 'countFailure' },
+      ],
+      'lease.rateLimit': [{ guard: 'noLeaseOut' }, { target: '#key.routing', actions: 'applyRateLimit' }],
+      'key.reset': { target: '#key.routing', actions: 'clearHealth' },
+      'key.resume': { target: '#key.routing' },
+      'key.drain': { target: '#key.routing', actions: 'markDraining' },
+    },
+    states: {
+      routing: {
+        description: 'Transient: derives the state from context (start, restore, reset, settle).',
+        always: [
+          { guard: 'isDrained', target: 'drained' },
+          { guard: 'isDraining', target: 'draining' },
+          { guard: 'isDead', target: 'exhausted.dead' },
+          { guard: 'isProbing', target: 'exhausted.probing' },
+          { guard: 'isRecoveryPending', target: 'exhausted.failing' },
+          { guard: 'isHalfOpen', target: 'exhausted.probeReady' },
+          { guard: 'isCoolingDue', target: 'cooling' },
+          { guard: 'atCapacity', target: 'busy' },
+          { target: 'available' },
+        ],
+      },
+      available: {
+        description: 'May be leased now: healthy, under its concurrency cap.',
+        entry: 'notifyReady',
+        on: {
+          'lease.grant': [
+            { guard: 'grantFillsCapacity', target: 'busy', actions: 'recordGrant' },
+            { actions: 'recordGrant' },
+          ],
+          'lease.release': [{ guard: 'noLeaseOut' }, { actions: 'recordSuccess' }],
+          'lease.fail': [
+            { guard: 'noLeaseOut' },
+            { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
+            {
+              guard: 'reachesMaxFailures',
+              target: 'exhausted.failing',
+              actions: ['countFailure', 'startRecovery'],
+            },
+            { actions: 'countFailure' },
+          ],
+        },
+      },
+      busy: {
+        description: 'At its concurrency cap; the next settle frees a slot.',
+        on: {
+          'lease.release': [{ guard: 'noLeaseOut' }, { target: 'available', actions: 'recordSuccess' }],
+          'lease.fail': [
+            { guard: 'noLeaseOut' },
+            { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
+            {
+              guard: 'reachesMaxFailures',
+              target: 'exhausted.failing',
+              actions: ['countFailure', 'startRecovery'],
+            },
+            { target: 'available', actions: 'countFailure' },
+          ],
+        },
+      },
+      cooling: {
+        description: 'Resting until cooldownUntil (rate-limited, budget or quota). Never polled.',
+        after: { cooldownElapsed: { target: 'routing', actions: 'clearCoolingReason' } },
+        on: {
+          'lease.release': [{ guard: 'noLeaseOut' }, { actions: 'recordSuccess' }],
+          'lease.fail': [
+            { guard: 'noLeaseOut' },
+            { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
+            {
+              guard: 'reachesMaxFailures',
+              target: 'exhausted.failing',
+              actions: ['countFailure', 'startRecovery'],
+            },
+            { actions: 'countFailure' },
+          ],
+        },
+      },
+      exhausted: {
+        description: 'Failing (half-open recovery with one probe) or dead (revoked, disabled).',
+        initial: 'failing',
+        on: {
+          // A rate limit proves the key authenticates: it is valid, only throttled.
+          'lease.rateLimit': [
+            { guard: 'noLeaseOut' },
+            { target: '#key.routing', actions: ['applyRateLimit', 'endRecovery'] },
+          ],
+        },
+        states: {
+          failing: {
+            description: 'Waiting for recoveryAt before admitting a probe.',
+            after: { recoveryDue: { target: 'probeReady' } },
+          },
+          probeReady: {
+            description: 'Half-open: admits exactly one probe lease.',
+            entry: 'notifyReady',
+            on: { 'lease.grant': { target: 'probing', actions: ['recordGrant', 'markProbe'] } },
+          },
+          probing: {
+            description: 'The probe is out; its outcome decides recovery.',
+            on: {
+              'lease.release': [
+                { guard: 'noLeaseOut' },
+                {
+                  guard: 'isProbeOutcome',
+                  target: '#key.routing',
+                  actions: ['recordSuccess', 'endRecovery'],
+                },
+                { actions: 'countSuccess' },
+              ],
+              'lease.fail': [
+                { guard: 'noLeaseOut' },
+                { guard: 'isRevocation', target: 'dead', actions: ['countFailure', 'markDead'] },
+                { guard: 'isProbeOutcome', target: 'failing', actions: ['countFailure', 'backOffRecovery'] },
+                { actions: 'countFailure' },
+              ],
+            },
+          },
+          dead: {
+            description: 'Revoked or disabled: leaves only through resetKey or addKey.',
+            on: {
+              'lease.fail': [{ guard: 'noLeaseOut' }, { actions: 'countFailure' }],
+              'lease.rateLimit': [{ guard: 'noLeaseOut' }, { actions: 'countRateLimit' }],
+            },
+          },
+        },
+      },
+      draining: {
+        description: 'Removed while leases are out: takes no new lease, stops when the last settles.',
+        on: {
+          'lease.release': [{ guard: 'noLeaseOut' }, { target: 'routing', actions: 'recordSuccess' }],
+          'lease.fail': [{ guard: 'noLeaseOut' }, { target: 'routing', actions: 'countFailure' }],
+          'lease.rateLimit': [{ guard: 'noLeaseOut' }, { target: 'routing', actions: 'countRateLimit' }],
+          'key.reset': {},
+          'key.resume': {},
+          'key.drain': {},
+        },
+      },
+      drained: {
+        description: 'Removed and idle; the pool stops the actor.',
+        type: 'final',
+        entry: 'notifyDrained',
+      },
+    },
+  });
+}
+
+/** The key machine built on the system clock, for inspection, Stately import and diagrams. */
+export const keyMachine = createKeyMachine({ now: () => systemClock.now(), random: Math.random });
+
+export type KeyMachine = ReturnType<typeof createKeyMachine>;

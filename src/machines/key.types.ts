@@ -1,0 +1,126 @@
+/** The four states SPEC §2 names, plus `draining` for a key removed while leases are out. */
+export type KeyStateName = 'available' | 'busy' | 'cooling' | 'exhausted' | 'draining';
+
+/** Why a key is cooling or exhausted. */
+export type KeyReason = 'rate-limited' | 'budget' | 'quota' | 'failures' | 'revoked' | 'disabled';
+
+/** Per-key settings, fixed for the key's lifetime (defaults come from the pool options). */
+export interface KeySettings {
+  /** A name shown instead of the fingerprint; never the key. */
+  readonly label: string | null;
+  /** What people may see of the key (`****` + at most its last 4 characters). */
+  readonly mask: string;
+  /** Concurrent leases before the key is `busy`. ≥ 1; `Infinity` = uncapped. */
+  readonly maxConcurrent: number;
+  /** Share for the `weighted` strategy. ≥ 0; 0 = drained. */
+  readonly weight: number;
+  /** Consecutive failures that exhaust the key. ≥ 1. */
+  readonly maxFailures: number;
+  /** Longest cooldown for a rate limit that carries no hint (ms). */
+  readonly defaultCooldownMs: number;
+  /** First half-open recovery delay after exhaustion (ms). */
+  readonly recoveryInitialDelayMs: number;
+  /** Cap of the doubling recovery delay (ms). */
+  readonly recoveryMaxDelayMs: number;
+  /** Weight of the newest sample in the latency EWMA, in (0, 1]. */
+  readonly latencyAlpha: number;
+}
+
+/** Lifetime outcome counters of a key. */
+export interface KeyCounts {
+  readonly successes: number;
+  readonly failures: number;
+  readonly rateLimits: number;
+}
+
+/**
+ * Everything a key actor knows. JSON-only; times are epoch ms from the injected clock so that a
+ * persisted record means the same after a restart and in another process. Never holds the secret.
+ *
+ * Keep it under 20 top-level fields: XState copies context with `Object.assign({}, …)` on every
+ * `assign`, and V8 turns such a copy of a 20+ field object into a slow dictionary (≈ 20× slower).
+ * Related fields are grouped (`settings`, `counts`) for that reason.
+ */
+export interface KeyContext {
+  /** Fingerprint of the key (never the key itself). */
+  readonly keyId: string;
+  /** Position in the configured order (tie-breaker, round-robin ring). */
+  readonly order: number;
+  readonly settings: KeySettings;
+  /** Unsettled leases on this key, exactly. */
+  inFlight: number;
+  counts: KeyCounts;
+  consecutiveFailures: number;
+  /** Rate limits without a hint in a row; drives the 1 s, 2 s, 4 s … escalation. */
+  rateLimitStreak: number;
+  /** EWMA of successful call latency (ms); `null` until the first success. */
+  latencyEwma: number | null;
+  /** End of the current cooldown (epoch ms); 0 when never cooled. Only ever extended while cooling. */
+  cooldownUntil: number;
+  /** Why the key is cooling or exhausted; `null` when healthy. */
+  reason: KeyReason | null;
+  /** When the next probe is admitted (epoch ms), while exhausted for failures; else 0. */
+  recoveryAt: number;
+  /** Current un-jittered recovery delay (ms); doubles after each failed probe; 0 when healthy. */
+  recoveryDelayMs: number;
+  /** True while the single probe lease of a half-open key is out. */
+  probeOut: boolean;
+  /** True once `removeKey` asked the key to leave; it drains its leases, then stops. */
+  draining: boolean;
+  /** Sequence number of the last lease granted (ties in least-busy: least recently leased first). */
+  lastLeaseSeq: number;
+  /** When the key was last leased (epoch ms); 0 = never. */
+  lastUsedAt: number;
+  /** When the key last failed or was rate limited (epoch ms); the latency strategy penalises it. */
+  lastPenaltyAt: number;
+}
+
+/** What kind of failure a `lease.fail` reports. */
+export type FailureKind = 'failure' | 'revoked' | 'disabled';
+
+/** Events a key actor accepts. Settle events may arrive in every state. */
+export type KeyEvent =
+  | { readonly type: 'lease.grant'; readonly seq: number }
+  | { readonly type: 'lease.release'; readonly probe: boolean; readonly latencyMs: number | undefined }
+  | { readonly type: 'lease.fail'; readonly probe: boolean; readonly kind: FailureKind }
+  | { readonly type: 'lease.rateLimit'; readonly probe: boolean; readonly retryAfterMs: number | undefined }
+  | { readonly type: 'key.reset' }
+  | { readonly type: 'key.resume' }
+  | { readonly type: 'key.drain' };
+
+/** Events a key actor sends to its parent pool. */
+export type KeyToPoolEvent =
+  | { readonly type: 'key.ready'; readonly keyId: string }
+  | { readonly type: 'key.drained'; readonly keyId: string };
+
+/** Input of a key actor: identity, settings, and (after a restart) the restored record fields. */
+export interface KeyInput {
+  readonly keyId: string;
+  readonly order: number;
+  readonly settings: KeySettings;
+  readonly restored?: Partial<
+    Pick<
+      KeyContext,
+      | 'inFlight'
+      | 'lastLeaseSeq'
+      | 'counts'
+      | 'consecutiveFailures'
+      | 'rateLimitStreak'
+      | 'latencyEwma'
+      | 'cooldownUntil'
+      | 'reason'
+      | 'recoveryAt'
+      | 'recoveryDelayMs'
+      | 'lastUsedAt'
+      | 'lastPenaltyAt'
+    >
+  >;
+}
+
+/** Time and randomness a key machine reads; injected so tests and simulations are deterministic. */
+export interface KeyMachineDeps {
+  /** Current time, epoch ms. */
+  readonly now: () => number;
+  /** Uniform in [0, 1); used for recovery jitter. */
+  readonly random: () => number;
+}

@@ -1,0 +1,367 @@
+import { type ActorRefFrom, assertEvent, enqueueActions, setup } from 'xstate';
+import { type Clock, systemClock } from '../clock.js';
+import { type KeyChangeListener, type KeyEntry, KeyIndex } from '../pool/key-index.js';
+import { leastBusy } from '../pool/strategies/least-busy.js';
+import type { Strategy } from '../pool/strategies/strategy.js';
+import type { StrategyMemory } from '../pool/strategies/types.js';
+import { WaiterQueue } from '../pool/waiters.js';
+import { createKeyMachine, type KeyMachine } from './key.machine.js';
+import type { KeyInput } from './key.types.js';
+import type { PoolEmitted, PoolEvent, PoolInput, RejectReason } from './pool.types.js';
+
+/** What a pool machine is built with. One machine serves one pool. */
+export interface PoolMachineDeps {
+  readonly clock: Clock;
+  /** The key machine to spawn (built with the same clock). */
+  readonly keyMachine: KeyMachine;
+  readonly strategy: Strategy;
+  /** Most waiters at once; beyond it acquires are rejected (`queue-full`). */
+  readonly maxWaiters: number;
+  /** Seed of the strategy's random source (latency strategy). */
+  readonly seed: number;
+  /** Told after every change of a key's cached view (events, persistence). */
+  readonly onKeyChange?: KeyChangeListener;
+}
+
+export interface PoolContext {
+  /** Key actors by fingerprint. */
+  keys: Record<string, ActorRefFrom<KeyMachine>>;
+  /** Next child actor id (numeric strings keep XState's children map fast). */
+  nextChildId: number;
+  /** Next configured-order position for a key added at runtime. */
+  nextOrder: number;
+  /** The strategy's memory (round-robin cursor, smooth-weighted current weights, random state). */
+  strategyMemory: StrategyMemory;
+}
+
+const expireId = (requestId: number): string => `expire-${requestId}`;
+
+/** Per-state and per-`state:reason` key counts, for errors and diagnostics. */
+export function countKeyStates(index: KeyIndex): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const entry of index.values()) {
+    counts[entry.state] = (counts[entry.state] ?? 0) + 1;
+    if (entry.context.reason !== null) {
+      const key = `${entry.state}:${entry.context.reason}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
+/**
+ * How long until some key can be expected to take a lease: 0 when one can now or may at any
+ * moment (a lease on a busy key can settle, a probe can succeed); otherwise the earliest cooldown
+ * end or recovery time; `undefined` when no key will ever come back by itself (all revoked).
+ */
+export function earliestReturnMs(index: KeyIndex, now: number): number | undefined {
+  let earliest: number | undefined;
+  for (const entry of index.values()) {
+    let wait: number | undefined;
+    switch (entry.state) {
+      case 'available':
+      case 'busy':
+        wait = 0;
+        break;
+      case 'cooling':
+        wait = Math.max(0, entry.context.cooldownUntil - now);
+        break;
+      case 'exhausted':
+        if (entry.sub === 'failing') wait = Math.max(0, entry.context.recoveryAt - now);
+        else if (entry.sub === 'probeReady' || entry.sub === 'probing') wait = 0;
+        break;
+      case 'draining':
+        break;
+    }
+    if (wait !== undefined && (earliest === undefined || wait < earliest)) earliest = wait;
+    if (earliest === 0) return 0;
+  }
+  return earliest;
+}
+
+/** When the earliest *timed* return is (cooldown end, recovery), for `retryAfterMs`. */
+function timedReturnMs(index: KeyIndex, now: number): number | undefined {
+  let earliest: number | undefined;
+  for (const entry of index.values()) {
+    let at: number | undefined;
+    if (entry.state === 'cooling') at = entry.context.cooldownUntil;
+    else if (entry.sub === 'failing') at = entry.context.recoveryAt;
+    if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
+  }
+  return earliest === undefined ? undefined : Math.max(0, earliest - now);
+}
+
+/**
+ * Builds the pool machine: spawns the key actors, runs the strategy over their (cached) snapshots,
+ * keeps the waiter queue and grants leases through emitted events. Returns the machine with its
+ * runtime (the key index and waiter queue), which the `KeyPool` wrapper reads for snapshots.
+ */
+export function createPoolMachine(deps: PoolMachineDeps) {
+  const { clock, strategy } = deps;
+  const index = new KeyIndex(deps.onKeyChange);
+  const waiters = new WaiterQueue();
+
+  const rejection = (
+    requestId: number,
+    reason: RejectReason,
+    since: number,
+    error?: unknown,
+  ): PoolEmitted & { type: 'acquire.rejected' } => {
+    const now = clock.now();
+    return {
+      type: 'acquire.rejected',
+      requestId,
+      reason,
+      retryAfterMs: timedReturnMs(index, now),
+      counts: countKeyStates(index),
+      waitedMs: now - since,
+      ...(error === undefined ? {} : { error }),
+    };
+  };
+
+  const machine = setup({
+    types: {
+      context: {} as PoolContext,
+      events: {} as PoolEvent,
+      input: {} as PoolInput,
+      emitted: {} as PoolEmitted,
+    },
+    actors: { key: deps.keyMachine },
+    actions: {
+      acquire: enqueueActions(({ context, event, enqueue }) => {
+        assertEvent(event, 'pool.acquire');
+        const now = clock.now();
+        let selection: ReturnType<Strategy['select']>;
+        try {
+          selection = strategy.select({ index, memory: context.strategyMemory, now });
+        } catch (error) {
+          enqueue.emit(rejection(event.requestId, 'strategy', now, error));
+          return;
+        }
+        if (selection) {
+          const { entry, memory } = selection;
+          const probe = entry.probe;
+          index.noteGrant(entry, event.requestId);
+          enqueue.sendTo(entry.ref, { type: 'lease.grant', seq: event.requestId });
+          enqueue.emit({
+            type: 'lease.granted',
+            requestId: event.requestId,
+            keyId: entry.keyId,
+            probe,
+            waitedMs: 0,
+          });
+          if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
+          return;
+        }
+        if (!event.wait) {
+          enqueue.emit(rejection(event.requestId, 'unavailable', now));
+          return;
+        }
+        if (waiters.size >= deps.maxWaiters) {
+          enqueue.emit(rejection(event.requestId, 'queue-full', now));
+          return;
+        }
+        // Fail fast: nothing can become eligible before the deadline, so waiting is pointless.
+        const earliest = earliestReturnMs(index, now);
+        if (earliest === undefined || earliest > event.timeoutMs) {
+          enqueue.emit(rejection(event.requestId, 'unavailable', now));
+          return;
+        }
+        waiters.push({
+          requestId: event.requestId,
+          priority: event.priority,
+          since: now,
+          deadline: now + event.timeoutMs,
+        });
+        if (Number.isFinite(event.timeoutMs)) {
+          enqueue.raise(
+            { type: 'pool.expire', requestId: event.requestId },
+            { delay: event.timeoutMs, id: expireId(event.requestId) },
+          );
+        }
+        enqueue.emit({
+          type: 'acquire.queued',
+          requestId: event.requestId,
+          priority: event.priority,
+          waiting: waiters.size,
+        });
+      }),
+      // A key became able to take a lease: hand it to the waiters, highest priority first.
+      serveWaiters: enqueueActions(({ context, event, enqueue }) => {
+        if (event.type === 'key.ready') {
+          const entry = index.get(event.keyId);
+          if (entry) index.refresh(entry);
+        }
+        if (waiters.size === 0) return;
+        const now = clock.now();
+        let memory = context.strategyMemory;
+        for (let waiter = waiters.peek(); waiter; waiter = waiters.peek()) {
+          let selection: ReturnType<Strategy['select']>;
+          try {
+            selection = strategy.select({ index, memory, now });
+          } catch (error) {
+            waiters.shift();
+            if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
+            enqueue.emit(rejection(waiter.requestId, 'strategy', waiter.since, error));
+            continue;
+          }
+          if (!selection) break;
+          waiters.shift();
+          if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
+          const { entry } = selection;
+          const probe = entry.probe;
+          index.noteGrant(entry, waiter.requestId);
+          memory = selection.memory;
+          enqueue.sendTo(entry.ref, { type: 'lease.grant', seq: waiter.requestId });
+          enqueue.emit({
+            type: 'lease.granted',
+            requestId: waiter.requestId,
+            keyId: entry.keyId,
+            probe,
+            waitedMs: now - waiter.since,
+          });
+        }
+        if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
+      }),
+      expireWaiter: enqueueActions(({ event, enqueue }) => {
+        assertEvent(event, 'pool.expire');
+        const waiter = waiters.remove(event.requestId);
+        if (waiter) enqueue.emit(rejection(waiter.requestId, 'timeout', waiter.since));
+      }),
+      cancelWaiter: enqueueActions(({ event, enqueue }) => {
+        assertEvent(event, 'pool.cancel');
+        const waiter = waiters.remove(event.requestId);
+        if (!waiter) return;
+        if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
+        enqueue.emit(rejection(waiter.requestId, 'aborted', waiter.since));
+      }),
+      addKey: enqueueActions(({ context, event, enqueue }) => {
+        assertEvent(event, 'pool.addKey');
+        if (context.keys[event.key.keyId]) return;
+        const childId = String(context.nextChildId);
+        const input: KeyInput = { ...event.key, order: context.nextOrder };
+        enqueue.assign(({ context: current, spawn }) => {
+          const ref = spawn('key', { id: childId, input });
+          index.add(input.keyId, childId, ref);
+          return {
+            keys: { ...current.keys, [input.keyId]: ref },
+            nextChildId: current.nextChildId + 1,
+            nextOrder: current.nextOrder + 1,
+          };
+        });
+        enqueue.emit({ type: 'key.added', keyId: input.keyId });
+      }),
+      removeKey: enqueueActions(({ context, event, enqueue }) => {
+        const keyId =
+          event.type === 'pool.removeKey' || event.type === 'key.drained' ? event.keyId : undefined;
+        const entry = keyId === undefined ? undefined : index.get(keyId);
+        if (!entry || keyId === undefined) return;
+        if (event.type === 'pool.removeKey' && entry.inFlight > 0) {
+          enqueue.sendTo(entry.ref, { type: 'key.drain' });
+          enqueue.emit({ type: 'key.draining', keyId });
+          return;
+        }
+        index.remove(keyId);
+        enqueue.stopChild(entry.ref);
+        const { [keyId]: _removed, ...keys } = context.keys;
+        enqueue.assign({ keys });
+        enqueue.emit({ type: 'key.removed', keyId });
+      }),
+      resetKey: enqueueActions(({ event, enqueue }) => {
+        assertEvent(event, 'pool.resetKey');
+        const entry = index.get(event.keyId);
+        if (entry) enqueue.sendTo(entry.ref, { type: 'key.reset' });
+      }),
+      // One broken key must never take the pool down: replace it with a fresh actor that carries
+      // on from its last good context (leases still out included).
+      replaceCrashedKey: enqueueActions(({ context, event, enqueue }) => {
+        const childId = event.type.slice('xstate.error.actor.'.length);
+        let crashed: KeyEntry | undefined;
+        for (const entry of index.values()) if (entry.childId === childId) crashed = entry;
+        if (!crashed) return;
+        const last = crashed.context;
+        index.remove(crashed.keyId);
+        enqueue.stopChild(crashed.ref);
+        const newChildId = String(context.nextChildId);
+        const input: KeyInput = {
+          keyId: last.keyId,
+          order: last.order,
+          settings: last.settings,
+          restored: { ...last },
+        };
+        enqueue.assign(({ context: current, spawn }) => {
+          const ref = spawn('key', { id: newChildId, input });
+          index.add(input.keyId, newChildId, ref);
+          return { keys: { ...current.keys, [input.keyId]: ref }, nextChildId: current.nextChildId + 1 };
+        });
+        enqueue.emit({
+          type: 'key.crashed',
+          keyId: last.keyId,
+          error: 'error' in event ? event.error : undefined,
+        });
+      }),
+      rejectAllWaiters: enqueueActions(({ enqueue }) => {
+        for (const waiter of waiters.drain()) {
+          if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
+          enqueue.emit(rejection(waiter.requestId, 'closed', waiter.since));
+        }
+      }),
+    },
+  }).createMachine({
+    id: 'pool',
+    description: 'Supervises the key actors, schedules leases and keeps the waiter queue.',
+    context: ({ input, spawn }) => {
+      const keys: PoolContext['keys'] = {};
+      // All initial keys in one go: spawning one per event copies the children map each time.
+      input.keys.forEach((key, i) => {
+        const childId = String(i);
+        const ref = spawn('key', { id: childId, input: key });
+        keys[key.keyId] = ref;
+        index.add(key.keyId, childId, ref);
+      });
+      const maxOrder = input.keys.reduce((max, key) => Math.max(max, key.order), -1);
+      return {
+        keys,
+        nextChildId: input.keys.length,
+        nextOrder: maxOrder + 1,
+        strategyMemory: strategy.initialMemory(deps.seed),
+      };
+    },
+    initial: 'running',
+    states: {
+      running: {
+        description: 'Granting leases; waiters are woken by the event that frees a key.',
+        on: {
+          'pool.acquire': { actions: 'acquire' },
+          'key.ready': { actions: 'serveWaiters' },
+          'pool.expire': { actions: 'expireWaiter' },
+          'pool.cancel': { actions: 'cancelWaiter' },
+          'pool.addKey': { actions: ['addKey', 'serveWaiters'] },
+          'pool.removeKey': { actions: 'removeKey' },
+          'key.drained': { actions: 'removeKey' },
+          'pool.resetKey': { actions: 'resetKey' },
+          'xstate.error.actor.*': { actions: 'replaceCrashedKey' },
+          'pool.close': { target: 'closed', actions: 'rejectAllWaiters' },
+        },
+      },
+      closed: {
+        description: 'Takes no acquires; every key actor and timer is stopped.',
+        type: 'final',
+      },
+    },
+  });
+
+  return { machine, runtime: { index, waiters } };
+}
+
+export type PoolMachine = ReturnType<typeof createPoolMachine>['machine'];
+export type PoolRuntime = ReturnType<typeof createPoolMachine>['runtime'];
+
+/** A pool machine on the system clock with the default strategy, for inspection, Stately import and diagrams. */
+export const poolMachine: PoolMachine = createPoolMachine({
+  clock: systemClock,
+  keyMachine: createKeyMachine({ now: () => systemClock.now(), random: Math.random }),
+  strategy: leastBusy,
+  maxWaiters: Number.POSITIVE_INFINITY,
+  seed: 1,
+}).machine;

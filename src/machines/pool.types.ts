@@ -1,0 +1,62 @@
+import type { KeyInput, KeyToPoolEvent } from './key.types.js';
+
+/** Input of the pool actor: the keys to spawn at start (restored fields included). */
+export interface PoolInput {
+  readonly keys: readonly KeyInput[];
+}
+
+/** Events the pool actor accepts. */
+export type PoolEvent =
+  | {
+      readonly type: 'pool.acquire';
+      readonly requestId: number;
+      /** Higher is served first. */
+      readonly priority: number;
+      /** How long to wait (ms); `Infinity` = no limit. */
+      readonly timeoutMs: number;
+      /** `false` for `tryAcquire`: grant now or reject now. */
+      readonly wait: boolean;
+    }
+  | { readonly type: 'pool.cancel'; readonly requestId: number }
+  | { readonly type: 'pool.expire'; readonly requestId: number }
+  | { readonly type: 'pool.addKey'; readonly key: Omit<KeyInput, 'order'> }
+  | { readonly type: 'pool.removeKey'; readonly keyId: string }
+  | { readonly type: 'pool.resetKey'; readonly keyId: string }
+  | { readonly type: 'pool.close' }
+  | KeyToPoolEvent;
+
+/** Why an acquire was rejected. */
+export type RejectReason = 'timeout' | 'unavailable' | 'queue-full' | 'closed' | 'aborted' | 'strategy';
+
+/** Events the pool actor emits to its listeners (the `KeyPool` wrapper). Never carry a secret. */
+export type PoolEmitted =
+  | {
+      readonly type: 'lease.granted';
+      readonly requestId: number;
+      readonly keyId: string;
+      /** True when this lease is the single recovery probe of a half-open key. */
+      readonly probe: boolean;
+      /** Time spent waiting (ms). */
+      readonly waitedMs: number;
+    }
+  | {
+      readonly type: 'acquire.rejected';
+      readonly requestId: number;
+      readonly reason: RejectReason;
+      /** When the earliest key is expected back (ms from now), if any will return by itself. */
+      readonly retryAfterMs: number | undefined;
+      /** Keys per state and per `state:reason`. */
+      readonly counts: Readonly<Record<string, number>>;
+      readonly waitedMs: number;
+      readonly error?: unknown;
+    }
+  | {
+      readonly type: 'acquire.queued';
+      readonly requestId: number;
+      readonly priority: number;
+      readonly waiting: number;
+    }
+  | { readonly type: 'key.added'; readonly keyId: string }
+  | { readonly type: 'key.draining'; readonly keyId: string }
+  | { readonly type: 'key.removed'; readonly keyId: string }
+  | { readonly type: 'key.crashed'; readonly keyId: string; readonly error: unknown };

@@ -1,0 +1,729 @@
+import { type Actor, createActor } from 'xstate';
+import {
+  AcquireAbortedError,
+  InvalidConfigError,
+  KeyMeshError,
+  LeaseNotFoundError,
+  LeaseSettledError,
+  NoAvailableKeyError,
+  PoolClosedError,
+  QueueFullError,
+  StorageError,
+  StrategyError,
+  UnknownKeyError,
+} from '../errors.js';
+import { fingerprint, isKeyId, type KeyId, maskKey } from '../fingerprint.js';
+import { createKeyMachine } from '../machines/key.machine.js';
+import type { KeyInput, KeyStateName } from '../machines/key.types.js';
+import {
+  createPoolMachine,
+  earliestReturnMs,
+  type PoolMachine,
+  type PoolRuntime,
+} from '../machines/pool.machine.js';
+import type { PoolEmitted } from '../machines/pool.types.js';
+import { restoredFromRecord, toRecord } from '../storage/record.js';
+import type { KeyRecord } from '../storage/types.js';
+import { CoalescingWriter } from '../storage/writer.js';
+import type { KeyPoolEventMap, KeyPoolEventName, KeyPoolListener, KeyRefInfo } from './events.js';
+import type { KeyChangeListener, KeyEntry } from './key-index.js';
+import { toKeySnapshot } from './key-snapshot.js';
+import { Lease, type SettleLease } from './lease.js';
+import { PoolMetrics, type PoolMetricsSnapshot } from './metrics.js';
+import {
+  checkDuration,
+  type KeyConfig,
+  type KeyPoolOptions,
+  keySettings,
+  type NormalizedKey,
+  type NormalizedOptions,
+  normalizeOptions,
+  normalizeRuntimeKey,
+} from './options.js';
+import { resolveStrategy } from './strategies/index.js';
+import { seededRandom } from './strategies/random.js';
+import type { KeySnapshot } from './strategies/types.js';
+
+/** Options of {@link KeyPool.acquire}. */
+export interface AcquireOptions {
+  /** Aborting it rejects the wait with `AcquireAbortedError` and removes the waiter at once. */
+  readonly signal?: AbortSignal;
+  /** How long to wait (ms). Default: the pool's `acquireTimeoutMs`; ≥ 0 or `Infinity`. */
+  readonly timeoutMs?: number;
+  /** Higher is served first; FIFO within a priority. Default 0; a finite number. */
+  readonly priority?: number;
+}
+
+/** What {@link KeyPool.snapshot} returns. Contains no secret. */
+export interface PoolSnapshot {
+  /** Every key, in configured order. */
+  readonly keys: readonly KeySnapshot[];
+  readonly metrics: PoolMetricsSnapshot;
+  /** Name of the strategy in use. */
+  readonly strategy: string;
+  readonly closed: boolean;
+  /** When the snapshot was taken (epoch ms, pool clock). */
+  readonly at: number;
+}
+
+interface PendingAcquire {
+  resolve: (lease: Lease) => void;
+  reject: (error: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  timeoutMs: number;
+}
+
+const RESTORED = Symbol('restored');
+
+function describeCounts(counts: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(counts)
+    .filter(
+      ([name]) => name.includes(':') || !Object.keys(counts).some((other) => other.startsWith(`${name}:`)),
+    )
+    .map(([name, n]) => `${n} ${name.replace(':', ' (')}${name.includes(':') ? ')' : ''}`);
+  return parts.join(', ');
+}
+
+function formatMs(ms: number): string {
+  return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
+}
+
+/**
+ * A pool of API keys. Ask it for a key (`acquire`), make your call with any client, and report
+ * the outcome on the lease. KeyPool is a thin promise wrapper: the pool actor decides every grant,
+ * the key actors own every key's state; this class holds the secrets (by fingerprint) and turns the
+ * pool actor's emitted events into promises and user events.
+ */
+export class KeyPool {
+  readonly #options: NormalizedOptions;
+  readonly #actor: Actor<PoolMachine>;
+  readonly #runtime: PoolRuntime;
+  readonly #strategyName: string;
+  readonly #secrets = new Map<string, string>();
+  readonly #idsBySecret = new Map<string, KeyId>();
+  readonly #outstanding = new Map<string, Set<Lease>>();
+  readonly #pending = new Map<number, PendingAcquire>();
+  readonly #listeners = new Map<KeyPoolEventName, Set<(payload: never) => void>>();
+  readonly #metrics = new PoolMetrics();
+  readonly #writer: CoalescingWriter;
+  readonly #writerId: string;
+  #nextRequestId = 1;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #listenerDepth = 0;
+
+  /**
+   * Creates a pool, restoring per-key state from `options.storage` first (so a key told to rest
+   * before a restart still rests). Rejects with `InvalidConfigError` naming a bad option, or
+   * `StorageError` when the store cannot be read.
+   */
+  static async create(options: KeyPoolOptions): Promise<KeyPool> {
+    const normalized = normalizeOptions(options);
+    const keyIds = normalized.keys.map((key) => fingerprint(key.secret));
+    let records: ReadonlyMap<string, KeyRecord>;
+    try {
+      records = await normalized.storage.load(keyIds);
+    } catch (cause) {
+      if (cause instanceof KeyMeshError) throw cause;
+      throw new StorageError(`Could not read key state from ${normalized.storage.name}`, cause);
+    }
+    return new KeyPool(options, { [RESTORED]: { normalized, records } });
+  }
+
+  /**
+   * Creates a pool synchronously. Only for the default in-memory store (nothing to restore); use
+   * {@link KeyPool.create} with any other storage.
+   */
+  constructor(options: KeyPoolOptions);
+  /** @internal */
+  constructor(
+    options: KeyPoolOptions,
+    restored: { [RESTORED]: { normalized: NormalizedOptions; records: ReadonlyMap<string, KeyRecord> } },
+  );
+  constructor(
+    options: KeyPoolOptions,
+    restored?: { [RESTORED]: { normalized: NormalizedOptions; records: ReadonlyMap<string, KeyRecord> } },
+  ) {
+    const given = restored?.[RESTORED];
+    if (!given && options?.storage !== undefined) {
+      throw new InvalidConfigError(
+        'storage',
+        'new KeyPool() only takes the default memory store; use KeyPool.create()',
+      );
+    }
+    const normalized = given?.normalized ?? normalizeOptions(options);
+    const records = given?.records ?? new Map<string, KeyRecord>();
+    this.#options = normalized;
+    const { clock } = normalized;
+    this.#writerId = `p${Math.floor(seededRandom(normalized.seed ^ 0x5bd1e995)() * 2 ** 31).toString(36)}`;
+    this.#writer = new CoalescingWriter({
+      adapter: normalized.storage,
+      clock,
+      flushIntervalMs: normalized.flushIntervalMs,
+      onError: (error, attempt) => this.#emit('storage-error', { error, attempt }),
+    });
+
+    const keyInputs: KeyInput[] = normalized.keys.map((key, order) => {
+      const keyId = this.#registerSecret(key.secret);
+      const record = records.get(keyId);
+      return this.#keyInput(key, keyId, order, record);
+    });
+
+    const strategy = resolveStrategy(normalized.strategy, normalized.latencyPenaltyMs);
+    this.#strategyName = strategy.name;
+    const onKeyChange: KeyChangeListener = (entry, previous) => this.#onKeyChange(entry, previous);
+    const { machine, runtime } = createPoolMachine({
+      clock,
+      keyMachine: createKeyMachine({
+        now: () => clock.now(),
+        random: seededRandom(normalized.seed ^ 0x9e3779b9),
+      }),
+      strategy,
+      maxWaiters: normalized.maxWaiters,
+      seed: normalized.seed,
+      onKeyChange,
+    });
+    this.#runtime = runtime;
+    this.#actor = createActor(machine, {
+      input: { keys: keyInputs },
+      clock,
+      ...(normalized.inspect === undefined ? {} : { inspect: normalized.inspect }),
+    });
+    // Emission is synchronous inside send(): listen before the first event.
+    this.#actor.on('*', (event) => this.#onPoolEvent(event));
+    this.#actor.start();
+  }
+
+  // ── acquiring ────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Waits for a key and leases it. Resolves at once when a key is eligible; otherwise waits in
+   * priority order (FIFO within a priority), woken by the event that frees a key — never by
+   * polling. Rejects with `NoAvailableKeyError` at the deadline (or at once when no key can return
+   * before it), `AcquireAbortedError`, `QueueFullError` or `PoolClosedError`.
+   */
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    if (this.#closed) return Promise.reject(new PoolClosedError());
+    const timeoutMs =
+      options?.timeoutMs === undefined
+        ? this.#options.acquireTimeoutMs
+        : checkDuration('timeoutMs', options.timeoutMs, true);
+    const priority = options?.priority ?? 0;
+    if (!Number.isFinite(priority)) {
+      return Promise.reject(new InvalidConfigError('priority', 'expected a finite number'));
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return Promise.reject(new AcquireAbortedError(signal.reason));
+    const requestId = this.#nextRequestId++;
+    return new Promise<Lease>((resolve, reject) => {
+      const pending: PendingAcquire = { resolve, reject, signal, onAbort: undefined, timeoutMs };
+      this.#pending.set(requestId, pending);
+      this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs, wait: true });
+      if (signal && this.#pending.has(requestId)) {
+        pending.onAbort = () => this.#actor.send({ type: 'pool.cancel', requestId });
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+    });
+  }
+
+  /** Leases a key if one is eligible right now; never waits. Returns `undefined` otherwise. */
+  tryAcquire(options?: Pick<AcquireOptions, 'priority'>): Lease | undefined {
+    if (this.#closed) throw new PoolClosedError();
+    if (this.#listenerDepth > 0) {
+      throw new KeyMeshError(
+        'INVALID_CONFIG',
+        'tryAcquire() cannot run inside a KeyPool event listener (the pool is mid-step); use acquire()',
+      );
+    }
+    const requestId = this.#nextRequestId++;
+    let granted: Lease | undefined;
+    const pending: PendingAcquire = {
+      resolve: (lease) => {
+        granted = lease;
+      },
+      reject: () => {},
+      signal: undefined,
+      onAbort: undefined,
+      timeoutMs: 0,
+    };
+    this.#pending.set(requestId, pending);
+    this.#actor.send({
+      type: 'pool.acquire',
+      requestId,
+      priority: options?.priority ?? 0,
+      timeoutMs: 0,
+      wait: false,
+    });
+    this.#pending.delete(requestId);
+    return granted;
+  }
+
+  /**
+   * Runs `fn` with a leased key and settles the lease from what happens: a resolved value is a
+   * success (unless it is an HTTP response with an error status), a throw is classified (429 →
+   * rate limited with its retry hint, 401/403 → revoked, 402 → disabled, anything else → failure)
+   * and re-thrown. If `fn` settles the lease itself, that settlement stands.
+   */
+  async withKey<T>(fn: (key: string, lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
+    const lease = await this.acquire(options);
+    let result: T;
+    try {
+      result = await fn(lease.key, lease);
+    } catch (error) {
+      if (!lease.settled) settleFromError(lease, error);
+      throw error;
+    }
+    if (!lease.settled) settleFromResult(lease, result);
+    return result;
+  }
+
+  // ── settling (seed-compatible names) ─────────────────────────────────────────────────────────
+
+  /** Settles a lease (or the oldest outstanding lease on a raw key) as a success. */
+  release(leaseOrKey: Lease | string, options?: { readonly latencyMs?: number }): KeyStateName {
+    return this.#leaseFor(leaseOrKey).release(options);
+  }
+
+  /** Settles a lease (or the oldest on a raw key) as a failure; returns the key's new state. */
+  markFailed(
+    leaseOrKey: Lease | string,
+    error?: unknown,
+    options?: { readonly kind?: 'failure' | 'revoked' | 'disabled' },
+  ): KeyStateName {
+    return this.#leaseFor(leaseOrKey).fail(error, options);
+  }
+
+  /** Settles a lease (or the oldest on a raw key) as rate limited. */
+  markRateLimited(
+    leaseOrKey: Lease | string,
+    options?: { readonly retryAfterMs?: number; readonly cooldownMs?: number },
+  ): KeyStateName {
+    return this.#leaseFor(leaseOrKey).rateLimited(options);
+  }
+
+  // ── keys at runtime ──────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Adds a key (restoring its stored state, if any) and wakes waiters. Adding a key the pool
+   * already has resets it instead (the way back for a revoked key). Resolves to its fingerprint.
+   */
+  async addKey(keyOrConfig: string | KeyConfig): Promise<KeyId> {
+    this.#assertOpen();
+    const key = normalizeRuntimeKey(keyOrConfig, this.#options.maxConcurrentPerKey);
+    const existing = this.#idsBySecret.get(key.secret);
+    if (existing && this.#runtime.index.get(existing)) {
+      this.#actor.send({ type: 'pool.resetKey', keyId: existing });
+      return existing;
+    }
+    const keyId = fingerprint(key.secret);
+    let record: KeyRecord | undefined;
+    try {
+      record = (await this.#options.storage.load([keyId])).get(keyId);
+    } catch (cause) {
+      throw new StorageError(`Could not read key state from ${this.#options.storage.name}`, cause);
+    }
+    this.#assertOpen();
+    this.#registerSecret(key.secret);
+    const { order: _order, ...input } = this.#keyInput(key, keyId, 0, record);
+    this.#actor.send({ type: 'pool.addKey', key: input });
+    return keyId;
+  }
+
+  /**
+   * Removes a key. With leases still out it drains: it takes no new lease and leaves when the
+   * last one settles. Accepts the raw key or its fingerprint.
+   */
+  async removeKey(keyOrId: string): Promise<void> {
+    this.#assertOpen();
+    const keyId = this.#resolveKeyId(keyOrId);
+    this.#actor.send({ type: 'pool.removeKey', keyId });
+  }
+
+  /** Clears a key's health (failures, cooldown, recovery, revocation) and makes it eligible again. */
+  async resetKey(keyOrId: string): Promise<void> {
+    this.#assertOpen();
+    const keyId = this.#resolveKeyId(keyOrId);
+    this.#actor.send({ type: 'pool.resetKey', keyId });
+  }
+
+  // ── observing ────────────────────────────────────────────────────────────────────────────────
+
+  /** Every key's state and the pool's metrics. Safe to log: no secrets. */
+  snapshot(): PoolSnapshot {
+    return {
+      keys: this.#runtime.index.ring.map(toKeySnapshot),
+      metrics: this.#metrics.snapshot(this.#runtime.waiters.size),
+      strategy: this.#strategyName,
+      closed: this.#closed,
+      at: this.#options.clock.now(),
+    };
+  }
+
+  /** Keys that can take a lease right now. */
+  availableCount(): number {
+    return this.#runtime.index.eligible.length;
+  }
+
+  /**
+   * How long (ms) until a key is expected to be eligible: 0 when one is now; for keys at their cap,
+   * the oldest lease's expected end from the key's latency EWMA; for cooling or exhausted keys, the
+   * end of the cooldown or the next probe; `Infinity` when no key will come back by itself.
+   */
+  eta(): number {
+    const { index } = this.#runtime;
+    if (index.eligible.length > 0) return 0;
+    const now = this.#options.clock.now();
+    let best = Number.POSITIVE_INFINITY;
+    for (const entry of index.values()) {
+      let wait: number | undefined;
+      if (entry.state === 'busy' || (entry.state === 'available' && entry.inFlight > 0)) {
+        const oldest = this.#outstanding.get(entry.keyId)?.values().next().value;
+        const expected = entry.context.latencyEwma;
+        wait = oldest && expected !== null ? Math.max(0, oldest.acquiredAt + expected - now) : 0;
+      } else if (entry.state === 'cooling') {
+        wait = Math.max(0, entry.context.cooldownUntil - now);
+      } else if (entry.sub === 'failing') {
+        wait = Math.max(0, entry.context.recoveryAt - now);
+      } else if (entry.sub === 'probing' || entry.sub === 'probeReady') {
+        wait = 0;
+      }
+      if (wait !== undefined && wait < best) best = wait;
+    }
+    return best;
+  }
+
+  /** Subscribes to a pool event; returns the unsubscribe function. */
+  on<E extends KeyPoolEventName>(event: E, listener: KeyPoolListener<E>): () => void {
+    let set = this.#listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener as (payload: never) => void);
+    return () => {
+      set.delete(listener as (payload: never) => void);
+    };
+  }
+
+  /** The underlying pool actor, for inspection and tests (read-only use). */
+  get actor(): Actor<PoolMachine> {
+    return this.#actor;
+  }
+
+  /** Records written to storage so far, and `save()` batches (write amplification figures). */
+  get storageWrites(): { readonly records: number; readonly batches: number } {
+    return { records: this.#writer.writes, batches: this.#writer.batches };
+  }
+
+  // ── closing ──────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Stops taking acquires (`PoolClosedError`), rejects waiters with it, flushes storage and stops
+   * every actor and timer. Waits for nothing else (outstanding leases are simply forgotten).
+   * Rejects with `StorageError` if the final flush fails (the error is also emitted).
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closed = true;
+    this.#actor.send({ type: 'pool.close' });
+    this.#actor.stop();
+    for (const [requestId, pending] of this.#pending) {
+      this.#pending.delete(requestId);
+      this.#detachAbort(pending);
+      pending.reject(new PoolClosedError());
+    }
+    this.#closing = (async () => {
+      try {
+        await this.#writer.close();
+      } catch (error) {
+        const storageError =
+          error instanceof StorageError ? error : new StorageError('Final flush failed', error);
+        this.#emit('storage-error', { error: storageError, attempt: 0 });
+        throw storageError;
+      } finally {
+        await this.#options.storage.close?.();
+      }
+    })();
+    return this.#closing;
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────────
+
+  #registerSecret(secret: string): KeyId {
+    const keyId = fingerprint(secret);
+    this.#secrets.set(keyId, secret);
+    this.#idsBySecret.set(secret, keyId);
+    return keyId;
+  }
+
+  #keyInput(key: NormalizedKey, keyId: KeyId, order: number, record: KeyRecord | undefined): KeyInput {
+    return {
+      keyId,
+      order,
+      settings: keySettings(this.#options, key, maskKey(key.secret)),
+      ...(record ? { restored: restoredFromRecord(record, this.#options.storage.name) } : {}),
+    };
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new PoolClosedError();
+  }
+
+  #resolveKeyId(keyOrId: string): KeyId {
+    if (typeof keyOrId !== 'string' || keyOrId.length === 0) {
+      throw new InvalidConfigError('key', 'expected a raw key or a fingerprint');
+    }
+    const bySecret = this.#idsBySecret.get(keyOrId);
+    if (bySecret && this.#runtime.index.get(bySecret)) return bySecret;
+    if (isKeyId(keyOrId) && this.#runtime.index.get(keyOrId)) return keyOrId;
+    throw new UnknownKeyError(isKeyId(keyOrId) ? keyOrId : fingerprint(keyOrId));
+  }
+
+  #leaseFor(leaseOrKey: Lease | string): Lease {
+    if (leaseOrKey instanceof Lease) return leaseOrKey;
+    if (typeof leaseOrKey !== 'string')
+      throw new InvalidConfigError('lease', 'expected a Lease or a raw key');
+    const keyId = this.#idsBySecret.get(leaseOrKey);
+    if (!keyId) throw new UnknownKeyError(fingerprint(leaseOrKey));
+    const oldest = this.#outstanding.get(keyId)?.values().next().value;
+    if (!oldest) throw new LeaseNotFoundError(keyId);
+    return oldest;
+  }
+
+  #settleLease: SettleLease = (lease, outcome) => {
+    if (!lease.markSettled(outcome.type)) {
+      throw new LeaseSettledError(lease.keyId, lease.leaseId, lease.outcome ?? 'unknown');
+    }
+    const outstanding = this.#outstanding.get(lease.keyId);
+    outstanding?.delete(lease);
+    const entry = this.#runtime.index.get(lease.keyId);
+    const info: KeyRefInfo = { keyId: lease.keyId, label: lease.label };
+    if (outcome.type === 'released') {
+      const latencyMs = outcome.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
+      entry?.ref.send({ type: 'lease.release', probe: lease.probe, latencyMs });
+      this.#metrics.releases++;
+      const state = entry?.state ?? 'available';
+      this.#emit('released', { ...info, leaseId: lease.leaseId, latencyMs, state });
+      return state;
+    }
+    if (outcome.type === 'failed') {
+      entry?.ref.send({ type: 'lease.fail', probe: lease.probe, kind: outcome.kind });
+      this.#metrics.failures++;
+      const state = entry?.state ?? 'available';
+      this.#emit('failed', { ...info, leaseId: lease.leaseId, kind: outcome.kind, state });
+      return state;
+    }
+    const retryAfterMs =
+      outcome.retryAfterMs === undefined || !Number.isFinite(outcome.retryAfterMs)
+        ? undefined
+        : outcome.retryAfterMs;
+    entry?.ref.send({ type: 'lease.rateLimit', probe: lease.probe, retryAfterMs });
+    this.#metrics.rateLimits++;
+    const state = entry?.state ?? 'available';
+    this.#emit('rate-limited', { ...info, leaseId: lease.leaseId, retryAfterMs, state });
+    return state;
+  };
+
+  #onPoolEvent(event: PoolEmitted): void {
+    switch (event.type) {
+      case 'lease.granted': {
+        const pending = this.#pending.get(event.requestId);
+        const secret = this.#secrets.get(event.keyId);
+        if (!pending || secret === undefined) return;
+        this.#pending.delete(event.requestId);
+        this.#detachAbort(pending);
+        const entry = this.#runtime.index.get(event.keyId);
+        const lease = new Lease(
+          secret,
+          {
+            keyId: event.keyId as KeyId,
+            label: entry?.context.settings.label ?? null,
+            leaseId: event.requestId,
+            probe: event.probe,
+            acquiredAt: this.#options.clock.now(),
+          },
+          this.#settleLease,
+        );
+        let outstanding = this.#outstanding.get(event.keyId);
+        if (!outstanding) {
+          outstanding = new Set();
+          this.#outstanding.set(event.keyId, outstanding);
+        }
+        outstanding.add(lease);
+        this.#metrics.acquires++;
+        this.#metrics.waits.record(event.waitedMs);
+        this.#emit('acquired', {
+          keyId: lease.keyId,
+          label: lease.label,
+          leaseId: lease.leaseId,
+          probe: lease.probe,
+          waitedMs: event.waitedMs,
+        });
+        pending.resolve(lease);
+        return;
+      }
+      case 'acquire.rejected': {
+        const pending = this.#pending.get(event.requestId);
+        if (!pending) return;
+        this.#pending.delete(event.requestId);
+        this.#detachAbort(pending);
+        pending.reject(this.#rejectionError(event, pending));
+        return;
+      }
+      case 'acquire.queued':
+        this.#emit('waiting', {
+          requestId: event.requestId,
+          priority: event.priority,
+          waiting: event.waiting,
+        });
+        return;
+      case 'key.added':
+        this.#emit('key-added', this.#info(event.keyId));
+        return;
+      case 'key.removed': {
+        const info = this.#info(event.keyId);
+        const secret = this.#secrets.get(event.keyId);
+        this.#secrets.delete(event.keyId);
+        if (secret !== undefined) this.#idsBySecret.delete(secret);
+        this.#outstanding.delete(event.keyId);
+        this.#emit('key-removed', info);
+        return;
+      }
+      case 'key.crashed':
+        this.#emit('key-crashed', { ...this.#info(event.keyId), error: event.error });
+        return;
+      case 'key.draining':
+        return;
+    }
+  }
+
+  #rejectionError(event: PoolEmitted & { type: 'acquire.rejected' }, pending: PendingAcquire): Error {
+    switch (event.reason) {
+      case 'closed':
+        return new PoolClosedError();
+      case 'aborted':
+        this.#metrics.aborts++;
+        return new AcquireAbortedError(pending.signal?.reason);
+      case 'queue-full':
+        this.#metrics.queueFull++;
+        return new QueueFullError(this.#options.maxWaiters);
+      case 'strategy':
+        return event.error instanceof StrategyError
+          ? event.error
+          : new StrategyError('Strategy failed', event.error);
+      case 'timeout':
+      case 'unavailable': {
+        const waits = event.reason === 'timeout' || pending.timeoutMs > 0;
+        if (waits) {
+          this.#metrics.timeouts++;
+          this.#emit('timeout', {
+            requestId: event.requestId,
+            waitedMs: event.waitedMs,
+            retryAfterMs: event.retryAfterMs,
+          });
+        }
+        const total = this.#runtime.index.size;
+        const back =
+          event.retryAfterMs === undefined
+            ? 'none will return by itself'
+            : `earliest back in ${formatMs(event.retryAfterMs)}`;
+        const why =
+          event.reason === 'timeout'
+            ? `No key became available within ${formatMs(pending.timeoutMs)}`
+            : earliestReturnMs(this.#runtime.index, this.#options.clock.now()) === undefined
+              ? 'No key can become available'
+              : `No key can become available within ${formatMs(pending.timeoutMs)}`;
+        return new NoAvailableKeyError(
+          `${why}: ${describeCounts(event.counts)} of ${total} key${total === 1 ? '' : 's'}; ${back}`,
+          event.retryAfterMs,
+          event.counts,
+        );
+      }
+    }
+  }
+
+  #info(keyId: string): KeyRefInfo {
+    return { keyId, label: this.#runtime.index.get(keyId)?.context.settings.label ?? null };
+  }
+
+  #detachAbort(pending: PendingAcquire): void {
+    if (pending.signal && pending.onAbort) pending.signal.removeEventListener('abort', pending.onAbort);
+  }
+
+  #onKeyChange(entry: KeyEntry, previous: Parameters<KeyChangeListener>[1]): void {
+    const c = entry.context;
+    const p = previous.context;
+    const stateChanged =
+      previous.state !== entry.state ||
+      previous.sub !== entry.sub ||
+      p.reason !== c.reason ||
+      p.cooldownUntil !== c.cooldownUntil ||
+      p.recoveryAt !== c.recoveryAt;
+    this.#writer.mark(
+      entry.keyId,
+      () => toRecord(entry.context, entry.state, this.#writerId, this.#options.clock.now()),
+      stateChanged,
+    );
+    if (!stateChanged) return;
+    const info: KeyRefInfo = { keyId: entry.keyId, label: c.settings.label };
+    const wasExhausted = previous.state === 'exhausted';
+    if (entry.state === 'cooling' && (previous.state !== 'cooling' || p.cooldownUntil !== c.cooldownUntil)) {
+      this.#emit('cooling', { ...info, reason: c.reason, cooldownUntil: c.cooldownUntil });
+    }
+    if (previous.state === 'cooling' && (entry.state === 'available' || entry.state === 'busy')) {
+      this.#emit('available', info);
+    }
+    if (entry.state === 'exhausted') {
+      if (entry.sub === 'dead' && previous.sub !== 'dead') {
+        this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: 0 });
+        this.#emit('revoked', { ...info, reason: c.reason === 'disabled' ? 'disabled' : 'revoked' });
+      } else if (entry.sub === 'failing' && (!wasExhausted || previous.sub === 'probing')) {
+        this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: c.recoveryAt });
+      }
+    } else if (wasExhausted && entry.state !== 'draining') {
+      this.#emit('recovered', info);
+    }
+  }
+
+  #emit<E extends KeyPoolEventName>(event: E, payload: KeyPoolEventMap[E]): void {
+    const set = this.#listeners.get(event);
+    if (!set || set.size === 0) return;
+    this.#listenerDepth++;
+    try {
+      for (const listener of set) {
+        try {
+          (listener as KeyPoolListener<E>)(payload);
+        } catch (error) {
+          // A broken listener must not corrupt the pool mid-step; surface it like an unhandled error.
+          queueMicrotask(() => {
+            throw error;
+          });
+        }
+      }
+    } finally {
+      this.#listenerDepth--;
+    }
+  }
+}
+
+function statusOf(value: unknown): number | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const record = value as Record<string, unknown>;
+  const status = record.status ?? record.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function settleFromResult(lease: Lease, result: unknown): void {
+  const status = statusOf(result);
+  if (status !== undefined && status >= 400) settleFromError(lease, result);
+  else lease.release();
+}
+
+function settleFromError(lease: Lease, error: unknown): void {
+  const status = statusOf(error);
+  if (status === 429) lease.rateLimited({});
+  else if (status === 401 || status === 403) lease.fail(error, { kind: 'revoked' });
+  else if (status === 402) lease.fail(error, { kind: 'disabled' });
+  else lease.fail(error);
+}

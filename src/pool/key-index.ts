@@ -1,0 +1,271 @@
+import type { ActorRefFrom, Subscription } from 'xstate';
+import type { KeyMachine } from '../machines/key.machine.js';
+import type { KeyContext, KeyStateName } from '../machines/key.types.js';
+
+export type KeyRef = ActorRefFrom<KeyMachine>;
+type KeySnapshotOf = ReturnType<KeyRef['getSnapshot']>;
+
+/** Half-open sub-states of `exhausted`; the rest are top-level. */
+export type KeySubState = 'failing' | 'probeReady' | 'probing' | 'dead' | null;
+
+/**
+ * The pool's cached view of one key actor, kept current by a subscription to the actor's snapshots.
+ * `pending` holds grants decided by the pool whose `lease.grant` the key has not processed yet
+ * (grants are delivered after the pool's own step), so that several grants in one step never
+ * overfill a key.
+ */
+export class KeyEntry {
+  context: KeyContext;
+  state: KeyStateName = 'available';
+  sub: KeySubState = null;
+  pending: number[] = [];
+  eligible = false;
+  heapPos = -1;
+  eligiblePos = -1;
+  subscription: Subscription | undefined;
+
+  constructor(
+    readonly keyId: string,
+    readonly childId: string,
+    readonly ref: KeyRef,
+  ) {
+    this.context = ref.getSnapshot().context;
+  }
+
+  get order(): number {
+    return this.context.order;
+  }
+
+  /** In-flight leases including grants not yet delivered. */
+  get inFlight(): number {
+    return this.context.inFlight + this.pending.length;
+  }
+
+  /** Sequence of the most recent grant, delivered or not. */
+  get lastSeq(): number {
+    const last = this.pending[this.pending.length - 1];
+    return last === undefined ? this.context.lastLeaseSeq : last;
+  }
+
+  /** The next lease on this key is the half-open probe. */
+  get probe(): boolean {
+    return this.sub === 'probeReady';
+  }
+}
+
+/** Called after a key's cached view changed; `previous` is the view before. */
+export type KeyChangeListener = (
+  entry: KeyEntry,
+  previous: { readonly state: KeyStateName; readonly sub: KeySubState; readonly context: KeyContext },
+) => void;
+
+function readState(snapshot: KeySnapshotOf): { state: KeyStateName; sub: KeySubState } {
+  const value = snapshot.value;
+  if (typeof value === 'string') {
+    // `routing` is transient (never observed at rest); `drained` lasts until the pool stops the
+    // actor, and is shown as the draining it ends.
+    if (value === 'routing') return { state: 'available', sub: null };
+    return { state: value === 'drained' ? 'draining' : value, sub: null };
+  }
+  return { state: 'exhausted', sub: value.exhausted };
+}
+
+function lessBusy(a: KeyEntry, b: KeyEntry): boolean {
+  const da = a.inFlight - b.inFlight;
+  if (da !== 0) return da < 0;
+  const ds = a.lastSeq - b.lastSeq;
+  if (ds !== 0) return ds < 0;
+  return a.order < b.order;
+}
+
+/**
+ * Derived index over the pool's key actors: which keys can take a lease now, in O(1) (random pick),
+ * O(log N) (least busy: a binary heap on in-flight, then least recently leased, then order) and
+ * configured order (round robin). It is a cache of the actors' snapshots, not a second source of
+ * truth: every entry is refreshed from its actor's snapshot whenever that changes.
+ */
+export class KeyIndex {
+  readonly #entries = new Map<string, KeyEntry>();
+  /** All keys in configured order. */
+  readonly ring: KeyEntry[] = [];
+  /** Eligible keys, unordered (swap-remove). */
+  readonly eligible: KeyEntry[] = [];
+  readonly #heap: KeyEntry[] = [];
+  readonly #onChange: KeyChangeListener | undefined;
+
+  constructor(onChange?: KeyChangeListener) {
+    this.#onChange = onChange;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(keyId: string): KeyEntry | undefined {
+    return this.#entries.get(keyId);
+  }
+
+  values(): IterableIterator<KeyEntry> {
+    return this.#entries.values();
+  }
+
+  /** Starts tracking a key actor (before or after it starts). */
+  add(keyId: string, childId: string, ref: KeyRef): KeyEntry {
+    const entry = new KeyEntry(keyId, childId, ref);
+    this.#entries.set(keyId, entry);
+    let at = this.ring.length;
+    while (at > 0 && (this.ring[at - 1] as KeyEntry).order > entry.order) at--;
+    this.ring.splice(at, 0, entry);
+    this.#apply(entry, ref.getSnapshot(), false);
+    entry.subscription = ref.subscribe({
+      next: (snapshot) => this.#apply(entry, snapshot, true),
+      // The pool handles a crashed key through `xstate.error.actor.*`; nothing to do here.
+      error: () => {},
+    });
+    return entry;
+  }
+
+  /** Stops tracking a key. */
+  remove(keyId: string): KeyEntry | undefined {
+    const entry = this.#entries.get(keyId);
+    if (!entry) return undefined;
+    entry.subscription?.unsubscribe();
+    this.#setEligible(entry, false);
+    this.#entries.delete(keyId);
+    const at = this.ring.indexOf(entry);
+    if (at >= 0) this.ring.splice(at, 1);
+    return entry;
+  }
+
+  /** Re-reads a key's snapshot now (used when the pool acts on a key's event before observers ran). */
+  refresh(entry: KeyEntry): void {
+    this.#apply(entry, entry.ref.getSnapshot(), true);
+  }
+
+  /** Records a grant decided in the current pool step, before the key has processed it. */
+  noteGrant(entry: KeyEntry, seq: number): void {
+    entry.pending.push(seq);
+    this.#reindex(entry);
+  }
+
+  /** Least busy eligible key: O(1). */
+  leastBusy(): KeyEntry | undefined {
+    return this.#heap[0];
+  }
+
+  /** First eligible key after `order` in the ring, wrapping around. */
+  nextInRing(afterOrder: number): KeyEntry | undefined {
+    const ring = this.ring;
+    const n = ring.length;
+    if (n === 0 || this.eligible.length === 0) return undefined;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((ring[mid] as KeyEntry).order <= afterOrder) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let step = 0; step < n; step++) {
+      const entry = ring[(lo + step) % n] as KeyEntry;
+      if (entry.eligible) return entry;
+    }
+    return undefined;
+  }
+
+  #apply(entry: KeyEntry, snapshot: KeySnapshotOf, notify: boolean): void {
+    const previous = { state: entry.state, sub: entry.sub, context: entry.context };
+    const { state, sub } = readState(snapshot);
+    const context = snapshot.context;
+    if (entry.pending.length > 0) {
+      entry.pending = entry.pending.filter((seq) => seq > context.lastLeaseSeq);
+    }
+    entry.context = context;
+    entry.state = state;
+    entry.sub = sub;
+    this.#reindex(entry);
+    if (
+      notify &&
+      this.#onChange &&
+      (previous.context !== context || previous.state !== state || previous.sub !== sub)
+    ) {
+      this.#onChange(entry, previous);
+    }
+  }
+
+  #reindex(entry: KeyEntry): void {
+    const eligible =
+      snapshotStatusActive(entry) &&
+      ((entry.state === 'available' && entry.inFlight < entry.context.settings.maxConcurrent) ||
+        (entry.sub === 'probeReady' && entry.pending.length === 0));
+    if (eligible !== entry.eligible) this.#setEligible(entry, eligible);
+    else if (eligible) this.#siftUp(this.#siftDown(entry.heapPos));
+  }
+
+  #setEligible(entry: KeyEntry, eligible: boolean): void {
+    if (eligible === entry.eligible) return;
+    entry.eligible = eligible;
+    if (eligible) {
+      entry.eligiblePos = this.eligible.length;
+      this.eligible.push(entry);
+      entry.heapPos = this.#heap.length;
+      this.#heap.push(entry);
+      this.#siftUp(entry.heapPos);
+      return;
+    }
+    const last = this.eligible.pop() as KeyEntry;
+    if (last !== entry) {
+      this.eligible[entry.eligiblePos] = last;
+      last.eligiblePos = entry.eligiblePos;
+    }
+    entry.eligiblePos = -1;
+    const pos = entry.heapPos;
+    const tail = this.#heap.pop() as KeyEntry;
+    entry.heapPos = -1;
+    if (tail !== entry) {
+      this.#heap[pos] = tail;
+      tail.heapPos = pos;
+      this.#siftUp(this.#siftDown(pos));
+    }
+  }
+
+  #siftUp(pos: number): number {
+    const heap = this.#heap;
+    const entry = heap[pos] as KeyEntry;
+    while (pos > 0) {
+      const parentPos = (pos - 1) >> 1;
+      const parent = heap[parentPos] as KeyEntry;
+      if (!lessBusy(entry, parent)) break;
+      heap[pos] = parent;
+      parent.heapPos = pos;
+      pos = parentPos;
+    }
+    heap[pos] = entry;
+    entry.heapPos = pos;
+    return pos;
+  }
+
+  #siftDown(pos: number): number {
+    const heap = this.#heap;
+    const n = heap.length;
+    const entry = heap[pos] as KeyEntry;
+    for (;;) {
+      const left = 2 * pos + 1;
+      if (left >= n) break;
+      const right = left + 1;
+      let child = left;
+      if (right < n && lessBusy(heap[right] as KeyEntry, heap[left] as KeyEntry)) child = right;
+      const candidate = heap[child] as KeyEntry;
+      if (!lessBusy(candidate, entry)) break;
+      heap[pos] = candidate;
+      candidate.heapPos = pos;
+      pos = child;
+    }
+    heap[pos] = entry;
+    entry.heapPos = pos;
+    return pos;
+  }
+}
+
+function snapshotStatusActive(entry: KeyEntry): boolean {
+  return entry.ref.getSnapshot().status === 'active';
+}

@@ -1,0 +1,28 @@
+import type { KeyEntry } from './key-index.js';
+import type { KeySnapshot } from './strategies/types.js';
+
+/** The public, secret-free picture of a key from the pool's cached view. */
+export function toKeySnapshot(entry: KeyEntry): KeySnapshot {
+  const c = entry.context;
+  return {
+    keyId: entry.keyId,
+    label: c.settings.label,
+    mask: c.settings.mask,
+    order: c.order,
+    state: entry.state,
+    reason: c.reason,
+    probe: entry.probe,
+    inFlight: entry.inFlight,
+    maxConcurrent: c.settings.maxConcurrent,
+    weight: c.settings.weight,
+    successes: c.counts.successes,
+    failures: c.counts.failures,
+    rateLimits: c.counts.rateLimits,
+    consecutiveFailures: c.consecutiveFailures,
+    latencyEwma: c.latencyEwma,
+    cooldownUntil: c.cooldownUntil,
+    recoveryAt: c.recoveryAt,
+    lastUsedAt: c.lastUsedAt,
+    lastPenaltyAt: c.lastPenaltyAt,
+  };
+}

@@ -1,0 +1,47 @@
+import type { KeyEntry } from '../key-index.js';
+import { nextRandom } from './random.js';
+import type { Strategy } from './strategy.js';
+
+/** How much a recent failure or rate limit multiplies a key's score. */
+const PENALTY_FACTOR = 4;
+
+function score(entry: KeyEntry, now: number, penaltyMs: number): number {
+  const context = entry.context;
+  // An unmeasured key scores 0 so that every key gets measured once.
+  const latency = context.latencyEwma ?? 0;
+  const penalised = context.lastPenaltyAt > 0 && now - context.lastPenaltyAt < penaltyMs;
+  return (
+    latency * (entry.inFlight + 1) * (penalised ? PENALTY_FACTOR : 1) * (1 + context.consecutiveFailures)
+  );
+}
+
+/**
+ * Power of two choices: sample two distinct eligible keys, keep the one with the lower
+ * latency EWMA × (in flight + 1), penalising keys that recently failed or were rate limited.
+ * O(1) per choice; the random source is a seeded generator whose state lives in pool context.
+ */
+export function latencyStrategy(penaltyMs: number): Strategy {
+  return {
+    name: 'latency',
+    initialMemory: (seed) => ({ rng: seed | 0 }),
+    select({ index, memory, now }) {
+      const candidates = index.eligible;
+      const n = candidates.length;
+      if (n === 0) return undefined;
+      let rng = memory !== null && 'rng' in memory ? memory.rng : 0;
+      const first = nextRandom(rng);
+      rng = first.state;
+      const a = candidates[Math.floor(first.value * n)] as KeyEntry;
+      if (n === 1) return { entry: a, memory: { rng } };
+      const second = nextRandom(rng);
+      rng = second.state;
+      let j = Math.floor(second.value * (n - 1));
+      if (j >= a.eligiblePos) j++;
+      const b = candidates[j] as KeyEntry;
+      const sa = score(a, now, penaltyMs);
+      const sb = score(b, now, penaltyMs);
+      const entry = sa < sb || (sa === sb && a.order < b.order) ? a : b;
+      return { entry, memory: { rng } };
+    },
+  };
+}

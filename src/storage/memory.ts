@@ -1,0 +1,35 @@
+import type { KeyRecord, StorageAdapter } from './types.js';
+
+/**
+ * The default store: records live in this process only. Two pools given the *same* instance share
+ * state like two processes sharing a database, including {@link StorageAdapter.watch} pushes.
+ */
+export function memoryStorage(): StorageAdapter {
+  const records = new Map<string, KeyRecord>();
+  const listeners = new Set<(records: readonly KeyRecord[]) => void>();
+  return {
+    name: 'memory',
+    async load(keyIds) {
+      const found = new Map<string, KeyRecord>();
+      for (const keyId of keyIds) {
+        const record = records.get(keyId);
+        if (record) found.set(keyId, { ...record });
+      }
+      return found;
+    },
+    async save(batch) {
+      const copies = batch.map((record) => ({ ...record }));
+      for (const record of copies) records.set(record.keyId, record);
+      for (const listener of listeners) listener(copies);
+    },
+    watch(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    async close() {
+      listeners.clear();
+    },
+  };
+}

@@ -1,0 +1,87 @@
+import { StorageError } from '../errors.js';
+import type { KeyContext, KeyInput, KeyReason, KeyStateName } from '../machines/key.types.js';
+import { KEY_RECORD_VERSION, type KeyRecord } from './types.js';
+
+const REASONS: ReadonlySet<string> = new Set([
+  'rate-limited',
+  'budget',
+  'quota',
+  'failures',
+  'revoked',
+  'disabled',
+]);
+
+/** The record to persist for a key's current context. `busy` is stored as `available`. */
+export function toRecord(context: KeyContext, state: KeyStateName, writer: string, now: number): KeyRecord {
+  return {
+    v: KEY_RECORD_VERSION,
+    keyId: context.keyId,
+    label: context.settings.label,
+    state: state === 'busy' ? 'available' : state,
+    reason: context.reason,
+    cooldownUntil: context.cooldownUntil,
+    recoveryAt: context.recoveryAt,
+    recoveryDelayMs: context.recoveryDelayMs,
+    consecutiveFailures: context.consecutiveFailures,
+    rateLimitStreak: context.rateLimitStreak,
+    successes: context.counts.successes,
+    failures: context.counts.failures,
+    rateLimits: context.counts.rateLimits,
+    latencyEwma: context.latencyEwma,
+    lastUsedAt: context.lastUsedAt,
+    lastPenaltyAt: context.lastPenaltyAt,
+    updatedAt: now,
+    writer,
+  };
+}
+
+function count(record: KeyRecord, field: keyof KeyRecord, storageName: string): number {
+  const value = record[field];
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new StorageError(
+      `Stored record of key ${record.keyId} in ${storageName} has an invalid \`${field}\`; refusing to guess`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The fields a key actor restores from a stored record. In-flight counts are not restored: leases
+ * do not survive a restart. A record in another format version is an error, never silently dropped.
+ */
+export function restoredFromRecord(
+  record: KeyRecord,
+  storageName: string,
+): NonNullable<KeyInput['restored']> {
+  if (record.v !== KEY_RECORD_VERSION) {
+    throw new StorageError(
+      `Stored record of key ${record.keyId} in ${storageName} has format version ${String(record.v)}; this KeyMesh reads version ${KEY_RECORD_VERSION}`,
+    );
+  }
+  const reason = record.reason;
+  if (reason !== null && !REASONS.has(reason)) {
+    throw new StorageError(`Stored record of key ${record.keyId} in ${storageName} has an unknown reason`);
+  }
+  const latency = record.latencyEwma;
+  if (latency !== null && (typeof latency !== 'number' || !Number.isFinite(latency) || latency < 0)) {
+    throw new StorageError(
+      `Stored record of key ${record.keyId} in ${storageName} has an invalid \`latencyEwma\``,
+    );
+  }
+  return {
+    counts: {
+      successes: count(record, 'successes', storageName),
+      failures: count(record, 'failures', storageName),
+      rateLimits: count(record, 'rateLimits', storageName),
+    },
+    consecutiveFailures: count(record, 'consecutiveFailures', storageName),
+    rateLimitStreak: count(record, 'rateLimitStreak', storageName),
+    latencyEwma: latency,
+    cooldownUntil: count(record, 'cooldownUntil', storageName),
+    reason: reason as KeyReason | null,
+    recoveryAt: count(record, 'recoveryAt', storageName),
+    recoveryDelayMs: count(record, 'recoveryDelayMs', storageName),
+    lastUsedAt: count(record, 'lastUsedAt', storageName),
+    lastPenaltyAt: count(record, 'lastPenaltyAt', storageName),
+  };
+}

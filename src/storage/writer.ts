@@ -1,0 +1,118 @@
+import type { Clock } from '../clock.js';
+import { StorageError } from '../errors.js';
+import type { KeyRecord, StorageAdapter } from './types.js';
+
+/** Longest pause between retries of a failing write (ms). */
+const MAX_RETRY_DELAY_MS = 30_000;
+const FIRST_RETRY_DELAY_MS = 100;
+
+export interface CoalescingWriterOptions {
+  readonly adapter: StorageAdapter;
+  readonly clock: Clock;
+  /** Counter-only changes are written at most once per key per this interval (ms). */
+  readonly flushIntervalMs: number;
+  /** Told about every failed write; the writer keeps the records and retries with backoff. */
+  readonly onError: (error: StorageError, attempt: number) => void;
+}
+
+/**
+ * Sits between the pool and a storage adapter so that nothing on the acquire path waits for I/O.
+ * Changes are marked with a function that builds the key's *latest* record at write time, so a key
+ * that changes a thousand times between flushes is written once. State changes that matter
+ * (cooling, exhausted, recovered, revoked) are flushed at the next tick; counter-only changes wait
+ * for the interval. A failed write keeps its records (newer marks win) and is retried with backoff.
+ */
+export class CoalescingWriter {
+  readonly #options: CoalescingWriterOptions;
+  readonly #dirty = new Map<string, () => KeyRecord>();
+  #timer: unknown;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #writing: Promise<void> | undefined;
+  #failures = 0;
+  #closed = false;
+  /** Records written so far (for diagnostics and the write-amplification figures). */
+  writes = 0;
+  /** `save()` calls so far. */
+  batches = 0;
+
+  constructor(options: CoalescingWriterOptions) {
+    this.#options = options;
+  }
+
+  /** Notes that a key changed; `urgent` for state changes, not for counters. */
+  mark(keyId: string, build: () => KeyRecord, urgent: boolean): void {
+    if (this.#closed) return;
+    this.#dirty.set(keyId, build);
+    if (this.#failures > 0) return; // a retry is already scheduled
+    this.#schedule(urgent ? 0 : this.#options.flushIntervalMs);
+  }
+
+  /** Writes everything marked so far; resolves when it is stored (rejects with the storage error). */
+  async flush(): Promise<void> {
+    while (this.#writing) await this.#writing.catch(() => {});
+    if (this.#dirty.size === 0) return;
+    const batch = [...this.#dirty];
+    this.#dirty.clear();
+    const records = batch.map(([, build]) => build());
+    const write = (async () => {
+      try {
+        await this.#options.adapter.save(records);
+        this.writes += records.length;
+        this.batches++;
+        this.#failures = 0;
+      } catch (cause) {
+        // Put back what a newer mark has not replaced: nothing is lost.
+        for (const [keyId, build] of batch) if (!this.#dirty.has(keyId)) this.#dirty.set(keyId, build);
+        this.#failures++;
+        throw cause instanceof StorageError
+          ? cause
+          : new StorageError(`Writing key state to ${this.#options.adapter.name} failed`, cause);
+      }
+    })();
+    this.#writing = write;
+    try {
+      await write;
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  /** Stops the timers and writes what is left. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#cancelTimer();
+    await this.flush();
+  }
+
+  #schedule(delayMs: number): void {
+    const at = this.#options.clock.now() + delayMs;
+    if (at >= this.#timerAt) return;
+    this.#cancelTimer();
+    this.#timerAt = at;
+    this.#timer = this.#options.clock.setTimeout(() => this.#onTimer(), delayMs);
+  }
+
+  #cancelTimer(): void {
+    if (this.#timer !== undefined) this.#options.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    this.flush().then(
+      () => {
+        if (this.#dirty.size > 0 && !this.#closed) this.#schedule(this.#options.flushIntervalMs);
+      },
+      (error: unknown) => {
+        const storageError =
+          error instanceof StorageError ? error : new StorageError('Writing key state failed', error);
+        this.#options.onError(storageError, this.#failures);
+        if (this.#closed) return;
+        const delay = Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** (this.#failures - 1));
+        this.#schedule(delay);
+      },
+    );
+  }
+}
