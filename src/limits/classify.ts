@@ -1,0 +1,323 @@
+import { systemClock } from '../clock.js';
+import { type Evidence, gatherEvidence, property } from './evidence.js';
+import { parseDurationString, parseRateLimitHeaders } from './headers.js';
+import type { LimitScope, Outcome, RateLimitInfo } from './outcome.js';
+
+/** Options of {@link classifyOutcome}. */
+export interface ClassifyOptions {
+  /**
+   * Epoch ms that waits are measured from (HTTP-date `retry-after`, RFC 3339 resets).
+   * Default: `systemClock.now()`. Pass the pool's clock in simulations and tests.
+   */
+  readonly now?: number;
+}
+
+// Codes, types, gRPC statuses and ErrorInfo reasons, lower-cased. A code is more specific than the
+// HTTP status, so these are consulted first (Gemini sends a bad key as 400, not 401).
+const REVOKED_CODES = new Set([
+  'invalid_api_key',
+  'api_key_invalid',
+  'account_deactivated',
+  'authentication_error',
+  'permission_error',
+  'unauthenticated',
+  'permission_denied',
+]);
+const DISABLED_CODES = new Set([
+  'billing_error',
+  'billing_not_active',
+  'billing_hard_limit_reached',
+  'payment_required',
+]);
+// Spend quotas belong to the account (OpenAI organisation or project, Anthropic workspace), never to one key.
+const SPEND_QUOTA_CODES = new Set(['insufficient_quota', 'enforced_spend_limit_reached']);
+const RATE_LIMIT_CODES = new Set([
+  'rate_limit_exceeded',
+  'rate_limit_error',
+  'resource_exhausted',
+  'too_many_requests',
+  'ratelimitexceeded',
+]);
+const PROVIDER_CODES = new Set([
+  'overloaded_error',
+  'api_error',
+  'server_error',
+  'timeout_error',
+  'service_unavailable',
+  'unavailable',
+  'internal',
+  'deadline_exceeded',
+]);
+const NETWORK_CODES = new Set([
+  'econnreset',
+  'econnrefused',
+  'econnaborted',
+  'etimedout',
+  'esockettimedout',
+  'epipe',
+  'enotfound',
+  'eai_again',
+  'ehostunreach',
+  'enetunreach',
+  'enetdown',
+  'err_network',
+  'err_canceled',
+  // node-fetch's FetchError puts its kind in `type`.
+  'request-timeout',
+  'body-timeout',
+]);
+const NETWORK_NAMES = new Set([
+  'AbortError',
+  'TimeoutError',
+  'APIConnectionError',
+  'APIConnectionTimeoutError',
+  'APIUserAbortError',
+  'ConnectTimeoutError',
+  'HeadersTimeoutError',
+  'BodyTimeoutError',
+  'SocketError',
+  'CanceledError',
+]);
+// What fetch implementations throw as a TypeError when the connection fails (undici, Chrome, Safari, Firefox).
+const NETWORK_MESSAGE =
+  /^(?:fetch failed|failed to fetch|load failed|terminated|networkerror when attempting to fetch resource\.?)$/i;
+
+const CREDIT_EXHAUSTED = /credit balance is too low/i;
+const WORKSPACE_LIMIT = /workspace api usage limits/i;
+const REGAIN_ACCESS = /regain access on (\d{4})-(\d{2})-(\d{2}) at (\d{2}):(\d{2}) UTC/i;
+const DAILY = /per[ -]?day|daily/i;
+const SHARED_QUOTA = /organi[sz]ation|project|workspace/i;
+const ZERO_LIMIT = /\blimit:\s*0(?![\d.])/i;
+const RETRY_IN_DURATION =
+  /(?:retry|try again) (?:in|after) ~?\s*((?:\d+(?:\.\d+)?(?:ms|us|µs|ns|h|m|s))+)(?![a-z])/i;
+const RETRY_IN_SECONDS = /(?:retry|try again) (?:in|after) (\d+(?:\.\d+)?) ?(?:seconds?|secs?)\b/i;
+
+type Verdict = 'revoked' | 'disabled' | 'limited' | 'provider-error';
+
+function hasAny(codes: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
+  for (const code of codes) if (wanted.has(code)) return true;
+  return false;
+}
+
+function anyMessage(evidence: Evidence, pattern: RegExp): boolean {
+  return evidence.messages.some((message) => pattern.test(message));
+}
+
+function verdictFromCodes(evidence: Evidence): Verdict | undefined {
+  const { codes } = evidence;
+  if (hasAny(codes, REVOKED_CODES)) return 'revoked';
+  if (hasAny(codes, DISABLED_CODES) || anyMessage(evidence, CREDIT_EXHAUSTED)) return 'disabled';
+  if (hasAny(codes, SPEND_QUOTA_CODES) || hasAny(codes, RATE_LIMIT_CODES)) return 'limited';
+  if (anyMessage(evidence, WORKSPACE_LIMIT)) return 'limited';
+  if (hasAny(codes, PROVIDER_CODES)) return 'provider-error';
+  return undefined;
+}
+
+function verdictFromStatus(status: number | undefined): Verdict | undefined {
+  if (status === undefined) return undefined;
+  if (status === 401 || status === 403) return 'revoked';
+  if (status === 402) return 'disabled';
+  if (status === 429) return 'limited';
+  if (status === 408 || status >= 500) return 'provider-error';
+  return undefined;
+}
+
+function isNetworkFailure(evidence: Evidence): boolean {
+  for (const code of evidence.codes) if (NETWORK_CODES.has(code) || code.startsWith('und_err_')) return true;
+  for (const name of evidence.names) if (NETWORK_NAMES.has(name)) return true;
+  return anyMessage(evidence, NETWORK_MESSAGE);
+}
+
+/** What Google's `google.rpc` details say about a `RESOURCE_EXHAUSTED`. */
+interface QuotaDetails {
+  /** A violated quota is per day: waiting out the minute will not help. */
+  readonly daily: boolean;
+  /** A violated quota has a limit of 0: the tier has no quota at all for the model. */
+  readonly zeroLimit: boolean;
+  /** A violated quota is per project, shared by every key of that project. */
+  readonly perProject: boolean;
+  /** `RetryInfo.retryDelay`, in ms. */
+  readonly retryDelayMs: number | undefined;
+}
+
+function isZero(value: unknown): boolean {
+  return value === 0 || value === '0';
+}
+
+function parseRetryDelay(value: unknown): number | undefined {
+  if (typeof value === 'string') return parseDurationString(value);
+  // Protobuf JSON writes `"46s"`, but clients that decode the message hand over `{ seconds, nanos }`.
+  if (typeof value !== 'object' || value === null) return undefined;
+  const ms = Number(property(value, 'seconds') ?? 0) * 1000 + Number(property(value, 'nanos') ?? 0) / 1e6;
+  return Number.isFinite(ms) && ms >= 0 ? Math.ceil(ms) : undefined;
+}
+
+function readQuotaDetails(details: readonly object[]): QuotaDetails {
+  let daily = false;
+  let zeroLimit = false;
+  let perProject = false;
+  let retryDelayMs: number | undefined;
+  const notice = (quotaId: unknown, limit: unknown): void => {
+    if (typeof quotaId === 'string') {
+      daily ||= DAILY.test(quotaId);
+      perProject ||= /project/i.test(quotaId);
+    }
+    zeroLimit ||= isZero(limit);
+  };
+  for (const detail of details) {
+    const type = String(property(detail, '@type'));
+    if (type.endsWith('.RetryInfo')) {
+      retryDelayMs ??= parseRetryDelay(property(detail, 'retryDelay'));
+    } else if (type.endsWith('.QuotaFailure')) {
+      const violations = property(detail, 'violations');
+      for (const violation of Array.isArray(violations) ? violations : []) {
+        notice(
+          property(violation, 'quotaId'),
+          property(violation, 'quotaValue') ?? property(violation, 'limit'),
+        );
+        const description = property(violation, 'description');
+        if (typeof description === 'string') daily ||= DAILY.test(description);
+      }
+    } else if (type.endsWith('.ErrorInfo')) {
+      const metadata = property(detail, 'metadata');
+      notice(property(metadata, 'quota_limit'), property(metadata, 'quota_limit_value'));
+    }
+  }
+  return { daily, zeroLimit, perProject, retryDelayMs };
+}
+
+function waitFromMessages(messages: readonly string[]): number | undefined {
+  for (const message of messages) {
+    const duration = RETRY_IN_DURATION.exec(message)?.[1];
+    const wait = duration === undefined ? undefined : parseDurationString(duration);
+    if (wait !== undefined) return wait;
+    const seconds = RETRY_IN_SECONDS.exec(message)?.[1];
+    if (seconds !== undefined) return Math.ceil(Number(seconds) * 1000);
+  }
+  return undefined;
+}
+
+/** Anthropic's workspace spend limit says when access returns: "regain access on 2025-06-01 at 00:00 UTC". */
+function waitFromRegainDate(messages: readonly string[], now: number): number | undefined {
+  for (const message of messages) {
+    const match = REGAIN_ACCESS.exec(message);
+    if (match === null) continue;
+    const [, year, month, day, hour, minute] = match.map(Number);
+    if (year === undefined || month === undefined || day === undefined) continue;
+    return Math.max(0, Date.UTC(year, month - 1, day, hour ?? 0, minute ?? 0) - now);
+  }
+  return undefined;
+}
+
+/**
+ * On a 429 without an explicit wait, the reset of the exhausted window is the earliest moment a
+ * retry can succeed. If no window reports 0 remaining, the latest reset is the one that surely
+ * covers whichever window refused the call.
+ */
+function waitFromResets(info: RateLimitInfo): number | undefined {
+  const exhausted: number[] = [];
+  if (info.remainingRequests === 0 && info.resetRequestsMs !== undefined)
+    exhausted.push(info.resetRequestsMs);
+  if (info.remainingTokens === 0 && info.resetTokensMs !== undefined) exhausted.push(info.resetTokensMs);
+  const candidates =
+    exhausted.length > 0
+      ? exhausted
+      : [info.resetRequestsMs, info.resetTokensMs].filter((ms): ms is number => ms !== undefined);
+  return candidates.length > 0 ? Math.max(...candidates) : undefined;
+}
+
+function withStatus<T extends Outcome>(outcome: T, status: number | undefined): T {
+  return status === undefined ? outcome : { ...outcome, status };
+}
+
+function withWait<T extends Outcome>(outcome: T, retryAfterMs: number | undefined): T {
+  return retryAfterMs === undefined ? outcome : { ...outcome, retryAfterMs };
+}
+
+/**
+ * Splits a limit into a short rate limit or a spent quota, finds whose it is, and how long it lasts.
+ *
+ * Scope is `'group'` only when the provider says the limit is not the key's own: an OpenAI
+ * `insufficient_quota` (billing is per organisation / project), an Anthropic workspace spend
+ * limit, a Gemini quota id with `PerProject`, or a message naming the organisation, project or
+ * workspace (OpenAI "in organization org-…", Anthropic "for your organization"). The same 429 seen
+ * without its body (a bare fetch `Response`) is therefore `'key'`: nothing said otherwise.
+ */
+function classifyLimit(evidence: Evidence, now: number): Outcome {
+  const { status, messages } = evidence;
+  const headers = parseRateLimitHeaders(evidence.headers, now);
+  const quota = readQuotaDetails(evidence.details);
+  const spend = hasAny(evidence.codes, SPEND_QUOTA_CODES) || anyMessage(evidence, WORKSPACE_LIMIT);
+  const scope: LimitScope = spend || quota.perProject || anyMessage(evidence, SHARED_QUOTA) ? 'group' : 'key';
+
+  if (spend) {
+    const wait = headers.retryAfterMs ?? waitFromRegainDate(messages, now);
+    return withStatus(withWait({ kind: 'quota', scope }, wait), status);
+  }
+  // Gemini's retryDelay still counts down to the next minute here, but no minute brings quota back.
+  if (quota.zeroLimit || anyMessage(evidence, ZERO_LIMIT)) {
+    return withStatus({ kind: 'quota', scope }, status);
+  }
+
+  const wait =
+    headers.retryAfterMs ?? quota.retryDelayMs ?? waitFromMessages(messages) ?? waitFromResets(headers);
+  const kind = quota.daily || anyMessage(evidence, DAILY) ? 'quota' : 'rate-limited';
+  return withStatus(withWait({ kind, scope }, wait), status);
+}
+
+/**
+ * Maps whatever a provider call produced to an {@link Outcome}, without importing any SDK.
+ *
+ * Accepts, duck-typed:
+ * - a fetch `Response` or any `{ status | statusCode, headers }`, or a bare status number;
+ * - SDK errors from OpenAI, Azure OpenAI, Anthropic and Google (`status`, `headers`, `error`,
+ *   `code`, `type`, JSON embedded in `message`); the Vercel AI SDK's `APICallError`
+ *   (`statusCode`, `responseHeaders`, `responseBody`) and `RetryError` (`lastError`);
+ * - Axios / got errors (`response.status | statusCode`, `response.headers`, `response.data | body`);
+ * - bodies as objects or JSON strings, including Google `details` (`RetryInfo`, `QuotaFailure`,
+ *   `ErrorInfo`);
+ * - network errors (`ECONNRESET`, `UND_ERR_*`, `AbortError`, `TimeoutError`,
+ *   `TypeError: fetch failed` with its `cause`). An abort counts as a provider error: it is never
+ *   the key's fault, and provider errors only count against a key that fails alone.
+ *
+ * Precedence: a 2xx status is a success, whatever else is attached. Otherwise a recognised code
+ * beats the HTTP status (Gemini's bad key is a 400; OpenAI's `billing_not_active` is a 429),
+ * the status beats network hints, and what remains is `failed`. Waits come from the most explicit
+ * source: `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` headers, then Gemini
+ * `RetryInfo`, then the message ("Please try again in 20s"), then the rate-limit reset headers.
+ *
+ * Never throws. `null` / `undefined` (a failure reported without an error) is `failed`.
+ *
+ * @param errorOrResponse what the call returned or threw.
+ * @param options `now`, in epoch ms, defaults to `systemClock.now()`.
+ */
+export function classifyOutcome(errorOrResponse: unknown, options: ClassifyOptions = {}): Outcome {
+  const now = options.now ?? systemClock.now();
+  const evidence = gatherEvidence(
+    typeof errorOrResponse === 'number' ? { status: errorOrResponse } : errorOrResponse,
+  );
+  const { status } = evidence;
+  if (status !== undefined && status >= 200 && status < 300) {
+    const rateLimit = parseRateLimitHeaders(evidence.headers, now);
+    return Object.keys(rateLimit).length > 0 ? { kind: 'success', rateLimit } : { kind: 'success' };
+  }
+  const verdict =
+    verdictFromCodes(evidence) ??
+    verdictFromStatus(status) ??
+    (status === undefined && isNetworkFailure(evidence) ? 'provider-error' : undefined);
+  switch (verdict) {
+    case 'revoked':
+      return withStatus({ kind: 'revoked' }, status);
+    case 'disabled':
+      return withStatus({ kind: 'disabled' }, status);
+    case 'limited':
+      return classifyLimit(evidence, now);
+    case 'provider-error': {
+      const headers = parseRateLimitHeaders(evidence.headers, now);
+      const wait = headers.retryAfterMs ?? readQuotaDetails(evidence.details).retryDelayMs;
+      return withStatus(withWait({ kind: 'provider-error' }, wait), status);
+    }
+    default:
+      return withStatus({ kind: 'failed' }, status);
+  }
+}
