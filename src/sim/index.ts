@@ -1,0 +1,36 @@
+export {
+  type MockProviderOptions,
+  type MockProviderServer,
+  startMockProvider,
+} from './http-provider.js';
+export type {
+  LimitBreach,
+  RequestWindowName,
+  SimulatedKeyLimits,
+} from './key-limiter.js';
+export {
+  type OutageWindow,
+  type RateLimitHintStyle,
+  type SimulatedCallOptions,
+  type SimulatedKey,
+  type SimulatedKeyStats,
+  type SimulatedOutcome,
+  SimulatedProvider,
+  type SimulatedProviderOptions,
+  type SimulatedResponse,
+  type SimulatedTotals,
+} from './provider.js';
+export {
+  createRandom,
+  fixedLatency,
+  type LatencySampler,
+  type LogNormalLatencyOptions,
+  logNormalLatency,
+  type Random,
+} from './random.js';
+export { VirtualClock } from './virtual-clock.js';
+export {
+  formatGoDuration,
+  formatProtoDuration,
+  formatRfc3339,
+} from './wire-shapes.js';
