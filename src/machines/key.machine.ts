@@ -143,7 +143,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
         lastPenaltyAt: deps.now(),
       })),
-      clearCoolingReason: assign(({ context }) => ({
+      // The timer firing *is* the deadline passing: clear it rather than re-reading the clock, so the
+      // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
+      endCooldown: assign(({ context }) => ({
+        cooldownUntil: 0,
         reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
       })),
       clearHealth: assign({
@@ -256,7 +259,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       },
       cooling: {
         description: 'Resting until cooldownUntil (rate-limited, budget or quota). Never polled.',
-        after: { cooldownElapsed: { target: 'routing', actions: 'clearCoolingReason' } },
+        after: { cooldownElapsed: { target: 'routing', actions: 'endCooldown' } },
         on: {
           'lease.release': [{ guard: 'noLeaseOut' }, { actions: 'recordSuccess' }],
           'lease.fail': [

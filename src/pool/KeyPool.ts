@@ -205,10 +205,14 @@ export class KeyPool {
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
     if (this.#closed) return Promise.reject(new PoolClosedError());
-    const timeoutMs =
-      options?.timeoutMs === undefined
-        ? this.#options.acquireTimeoutMs
-        : checkDuration('timeoutMs', options.timeoutMs, true);
+    let timeoutMs = this.#options.acquireTimeoutMs;
+    if (options?.timeoutMs !== undefined) {
+      try {
+        timeoutMs = checkDuration('timeoutMs', options.timeoutMs, true);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const priority = options?.priority ?? 0;
     if (!Number.isFinite(priority)) {
       return Promise.reject(new InvalidConfigError('priority', 'expected a finite number'));

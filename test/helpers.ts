@@ -1,0 +1,53 @@
+import { KeyPool, type KeyPoolOptions, VirtualClock } from '../src/index.js';
+
+/** Obviously fake keys, long enough (16+) to have a mask. */
+export const fakeKeys = (n: number, prefix = 'sk-test-fake'): string[] =>
+  Array.from({ length: n }, (_, i) => `${prefix}-${String(i + 1).padStart(16, '0')}`);
+
+export interface TestPool {
+  readonly pool: KeyPool;
+  readonly clock: VirtualClock;
+  readonly keys: string[];
+}
+
+/** A pool on a virtual clock with `n` fake keys (seeded, so runs repeat exactly). */
+export async function createTestPool(
+  n: number,
+  options: Partial<KeyPoolOptions> = {},
+  clock = new VirtualClock(),
+): Promise<TestPool> {
+  const keys = fakeKeys(n);
+  const pool = await KeyPool.create({ keys, clock, seed: 42, ...options });
+  return { pool, clock, keys };
+}
+
+/** Lets queued promise callbacks run (grants resolve promises; continuations need a microtask turn). */
+export async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+/** Tracks a promise's settlement without awaiting it. */
+export function track<T>(promise: Promise<T>): {
+  readonly promise: Promise<T>;
+  state: 'pending' | 'fulfilled' | 'rejected';
+  value: T | undefined;
+  error: unknown;
+} {
+  const tracked = {
+    promise,
+    state: 'pending' as 'pending' | 'fulfilled' | 'rejected',
+    value: undefined as T | undefined,
+    error: undefined as unknown,
+  };
+  promise.then(
+    (value) => {
+      tracked.state = 'fulfilled';
+      tracked.value = value;
+    },
+    (error: unknown) => {
+      tracked.state = 'rejected';
+      tracked.error = error;
+    },
+  );
+  return tracked;
+}

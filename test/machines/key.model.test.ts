@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import { getShortestPaths } from 'xstate/graph';
+import { createKeyMachine, type KeyEvent, KeyPool, type Lease, VirtualClock } from '../../src/index.js';
+import type { KeySettings } from '../../src/machines/key.types.js';
+
+/**
+ * Model-based paths: XState's graph utilities walk the key machine itself (time frozen; delayed
+ * transitions are steps of their own), and every path is replayed against a real one-key KeyPool
+ * through the public API only, checking after each step that the pool shows the state the model
+ * reached. The model knows nothing of the pool; the pool knows nothing of the model.
+ */
+
+const settings: KeySettings = {
+  label: null,
+  mask: '****',
+  maxConcurrent: 2,
+  weight: 1,
+  maxFailures: 2,
+  defaultCooldownMs: 4_000,
+  recoveryInitialDelayMs: 1_000,
+  recoveryMaxDelayMs: 2_000,
+  latencyAlpha: 0.2,
+};
+
+const modelClock = new VirtualClock();
+const model = createKeyMachine({ now: () => modelClock.now(), random: () => 0.5 }).provide({
+  // Standalone traversal has no parent pool to notify.
+  actions: { notifyReady: () => {}, notifyDrained: () => {} },
+});
+
+const events: KeyEvent[] = [
+  { type: 'lease.grant', seq: 1 },
+  { type: 'lease.release', probe: false, latencyMs: 10 },
+  { type: 'lease.release', probe: true, latencyMs: 10 },
+  { type: 'lease.fail', probe: false, kind: 'failure' },
+  { type: 'lease.fail', probe: true, kind: 'failure' },
+  { type: 'lease.fail', probe: false, kind: 'revoked' },
+  { type: 'lease.rateLimit', probe: false, retryAfterMs: 1_500 },
+  { type: 'lease.rateLimit', probe: false, retryAfterMs: undefined },
+  { type: 'key.reset' },
+  { type: 'key.drain' },
+];
+
+// Delayed transitions are events of their own in the graph (`xstate.after.<delay>.<state id>`).
+const timers = [
+  { type: 'xstate.after.cooldownElapsed.key.cooling' },
+  { type: 'xstate.after.recoveryDue.key.exhausted.failing' },
+] as unknown as KeyEvent[];
+
+function describeEvent(event: KeyEvent): string {
+  if (event.type.startsWith('xstate.after.')) return `after ${event.type.split('.')[2]}`;
+  const probe = 'probe' in event && event.probe ? '(probe)' : '';
+  const kind = event.type === 'lease.fail' && event.kind !== 'failure' ? `(${event.kind})` : '';
+  const hint = event.type === 'lease.rateLimit' && event.retryAfterMs === undefined ? '(no hint)' : '';
+  return `${event.type}${probe}${kind}${hint}`;
+}
+
+function describePath(path: { readonly steps: ReadonlyArray<{ readonly event: KeyEvent }> }): string {
+  return path.steps
+    .slice(1)
+    .map(({ event }) => describeEvent(event))
+    .join(' → ');
+}
+
+type ModelSnapshot = ReturnType<typeof getShortestPaths<typeof model>>[number]['state'];
+
+function topState(snapshot: ModelSnapshot): string {
+  const value = snapshot.value;
+  return typeof value === 'string' ? value : `exhausted.${value.exhausted}`;
+}
+
+const paths = getShortestPaths(model, {
+  input: { keyId: 'k_model', order: 0, settings },
+  events: [...events, ...timers],
+  limit: 5_000,
+  // Abstract away what grows without bound (counters, deadlines, streaks), but keep the event that
+  // led here, so that every transition (not only every state) ends some path.
+  serializeState: (snapshot, event) => {
+    const c = snapshot.context;
+    return JSON.stringify([
+      event ? describeEvent(event) : 'init',
+      snapshot.value,
+      c.inFlight,
+      Math.min(c.consecutiveFailures, settings.maxFailures),
+      c.probeOut,
+      c.draining,
+      c.reason,
+    ]);
+  },
+  // Only what the pool can actually do: grant to an eligible key; settle a lease that is out.
+  filterEvents: (snapshot, event) => {
+    const c = snapshot.context;
+    const state = topState(snapshot);
+    if (state === 'drained') return false;
+    switch (event.type) {
+      case 'lease.grant':
+        return state === 'available' || state === 'exhausted.probeReady';
+      case 'lease.release':
+      case 'lease.fail':
+      case 'lease.rateLimit':
+        return event.probe ? c.probeOut : c.inFlight - (c.probeOut ? 1 : 0) > 0;
+      case 'key.reset':
+        return state !== 'draining';
+      case 'key.drain':
+        return state !== 'draining';
+      default:
+        // A timer exists only in the state that armed it.
+        if (event.type.includes('cooldownElapsed')) return state === 'cooling';
+        if (event.type.includes('recoveryDue')) return state === 'exhausted.failing';
+        return true;
+    }
+  },
+});
+
+describe('key machine model paths, replayed against KeyPool', () => {
+  it('reaches every state the design names', () => {
+    const reached = new Set(paths.map((path) => topState(path.state)));
+    for (const state of [
+      'available',
+      'busy',
+      'cooling',
+      'exhausted.failing',
+      'exhausted.probeReady',
+      'exhausted.probing',
+      'exhausted.dead',
+      'draining',
+      'drained',
+    ]) {
+      expect(reached, state).toContain(state);
+    }
+    expect(paths.length).toBeGreaterThan(30);
+  });
+
+  for (const path of paths) {
+    it(describePath(path) || '(initial)', async () => {
+      const clock = new VirtualClock(modelClock.now());
+      const pool = await KeyPool.create({
+        keys: ['sk-test-model-00000000000000001'],
+        clock,
+        seed: 3,
+        maxConcurrentPerKey: settings.maxConcurrent,
+        maxFailures: settings.maxFailures,
+        defaultCooldownMs: settings.defaultCooldownMs,
+        recovery: {
+          initialDelayMs: settings.recoveryInitialDelayMs,
+          maxDelayMs: settings.recoveryMaxDelayMs,
+        },
+      });
+      const held: Lease[] = [];
+      const take = (probe: boolean): Lease => {
+        const index = held.findIndex((lease) => lease.probe === probe);
+        const [lease] = held.splice(index, 1);
+        if (index < 0 || !lease) throw new Error(`no ${probe ? 'probe' : 'normal'} lease out`);
+        return lease;
+      };
+      const view = () => pool.snapshot().keys[0];
+      for (const { event, state } of path.steps.slice(1)) {
+        const key = view();
+        switch (event.type) {
+          case 'lease.grant': {
+            const lease = pool.tryAcquire();
+            expect(lease, 'the pool grants where the model does').toBeDefined();
+            if (lease) held.push(lease);
+            break;
+          }
+          case 'lease.release':
+            take(event.probe).release({ latencyMs: event.latencyMs });
+            break;
+          case 'lease.fail':
+            take(event.probe).fail(new Error('model'), { kind: event.kind });
+            break;
+          case 'lease.rateLimit':
+            take(event.probe).rateLimited(
+              event.retryAfterMs === undefined ? {} : { retryAfterMs: event.retryAfterMs },
+            );
+            break;
+          case 'key.reset':
+            await pool.resetKey('sk-test-model-00000000000000001');
+            break;
+          case 'key.drain':
+            await pool.removeKey('sk-test-model-00000000000000001');
+            break;
+          default:
+            if (event.type.includes('cooldownElapsed')) clock.advanceTo(key?.cooldownUntil ?? clock.now());
+            else if (event.type.includes('recoveryDue')) clock.advanceTo(key?.recoveryAt ?? clock.now());
+            else throw new Error(`unmapped model event ${event.type}`);
+        }
+        const expected = topState(state);
+        const actual = view();
+        if (expected === 'drained') {
+          expect(actual, 'a drained key is gone from the pool').toBeUndefined();
+          continue;
+        }
+        const [top, sub] = expected.split('.');
+        expect(actual?.state).toBe(top);
+        expect(actual?.inFlight).toBe(state.context.inFlight);
+        expect(actual?.reason).toBe(state.context.reason);
+        // The graph stores one snapshot per abstract state: compare only what the abstraction keeps.
+        expect(Math.min(actual?.consecutiveFailures ?? -1, settings.maxFailures)).toBe(
+          Math.min(state.context.consecutiveFailures, settings.maxFailures),
+        );
+        expect(actual?.probe).toBe(sub === 'probeReady');
+        expect(pool.availableCount()).toBe(expected === 'available' || sub === 'probeReady' ? 1 : 0);
+      }
+      await pool.close();
+      expect(clock.pendingTimers).toBe(0);
+    });
+  }
+});
