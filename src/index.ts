@@ -16,6 +16,17 @@ export {
   UnknownKeyError,
 } from './errors.js';
 export { fingerprint, type KeyId, maskKey } from './fingerprint.js';
+export {
+  type ClassifyOptions,
+  classifyOutcome,
+  type HeadersInput,
+  type LimitScope,
+  type Outcome,
+  type OutcomeKind,
+  parseRateLimitHeaders,
+  parseRetryAfter,
+  type RateLimitInfo,
+} from './limits/index.js';
 export { createKeyMachine, type KeyMachine, keyMachine } from './machines/key.machine.js';
 export type {
   FailureKind,

@@ -40,6 +40,7 @@ import {
   normalizeOptions,
   normalizeRuntimeKey,
 } from './options.js';
+import { settleFromError, settleFromResult } from './settle-outcome.js';
 import { resolveStrategy } from './strategies/index.js';
 import { seededRandom } from './strategies/random.js';
 import type { KeySnapshot } from './strategies/types.js';
@@ -265,9 +266,10 @@ export class KeyPool {
 
   /**
    * Runs `fn` with a leased key and settles the lease from what happens: a resolved value is a
-   * success (unless it is an HTTP response with an error status), a throw is classified (429 →
-   * rate limited with its retry hint, 401/403 → revoked, 402 → disabled, anything else → failure)
-   * and re-thrown. If `fn` settles the lease itself, that settlement stands.
+   * success (unless it is an HTTP response with an error status), a throw is classified with
+   * `classifyOutcome` (429 → rate limited with the provider's retry hint, 401/403 → revoked,
+   * 402/billing → disabled, anything else → failure) and re-thrown. If `fn` settles the lease
+   * itself, that settlement stands.
    */
   async withKey<T>(fn: (key: string, lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     const lease = await this.acquire(options);
@@ -275,10 +277,10 @@ export class KeyPool {
     try {
       result = await fn(lease.key, lease);
     } catch (error) {
-      if (!lease.settled) settleFromError(lease, error);
+      if (!lease.settled) settleFromError(lease, error, this.#options.clock.now());
       throw error;
     }
-    if (!lease.settled) settleFromResult(lease, result);
+    if (!lease.settled) settleFromResult(lease, result, this.#options.clock.now());
     return result;
   }
 
@@ -709,25 +711,4 @@ export class KeyPool {
       this.#listenerDepth--;
     }
   }
-}
-
-function statusOf(value: unknown): number | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const record = value as Record<string, unknown>;
-  const status = record.status ?? record.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
-function settleFromResult(lease: Lease, result: unknown): void {
-  const status = statusOf(result);
-  if (status !== undefined && status >= 400) settleFromError(lease, result);
-  else lease.release();
-}
-
-function settleFromError(lease: Lease, error: unknown): void {
-  const status = statusOf(error);
-  if (status === 429) lease.rateLimited({});
-  else if (status === 401 || status === 403) lease.fail(error, { kind: 'revoked' });
-  else if (status === 402) lease.fail(error, { kind: 'disabled' });
-  else lease.fail(error);
 }

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { createKeyMachine, createPoolMachine, type PoolEmitted, VirtualClock } from '../../src/index.js';
+import type { KeyInput, KeySettings } from '../../src/machines/key.types.js';
+import { leastBusy } from '../../src/pool/strategies/least-busy.js';
+
+const settings: KeySettings = {
+  label: null,
+  mask: '****',
+  maxConcurrent: 4,
+  weight: 1,
+  maxFailures: 3,
+  defaultCooldownMs: 60_000,
+  recoveryInitialDelayMs: 1_000,
+  recoveryMaxDelayMs: 8_000,
+  latencyAlpha: 0.2,
+};
+
+describe('pool supervision', () => {
+  it('replaces a crashed key actor from its last good state and keeps serving', () => {
+    const clock = new VirtualClock();
+    let explode = false;
+    const keyMachine = createKeyMachine({ now: () => clock.now(), random: () => 0.5 }).provide({
+      actions: {
+        // A bug in a key action must not take the pool down.
+        countFailure: () => {
+          if (explode) throw new Error('bug in a key action');
+        },
+      },
+    });
+    const { machine, runtime } = createPoolMachine({
+      clock,
+      keyMachine,
+      strategy: leastBusy,
+      maxWaiters: Number.POSITIVE_INFINITY,
+      seed: 1,
+    });
+    const keys: KeyInput[] = [
+      { keyId: 'k_aaaaaaaaaaaaaaaa', order: 0, settings },
+      { keyId: 'k_bbbbbbbbbbbbbbbb', order: 1, settings },
+    ];
+    const pool = createActor(machine, { input: { keys }, clock });
+    const emitted: PoolEmitted[] = [];
+    pool.on('*', (event) => emitted.push(event));
+    pool.start();
+    pool.send({ type: 'pool.acquire', requestId: 1, priority: 0, timeoutMs: 1_000, wait: true });
+    pool.send({ type: 'pool.acquire', requestId: 2, priority: 0, timeoutMs: 1_000, wait: true });
+    const granted = emitted.filter((e) => e.type === 'lease.granted');
+    expect(granted).toHaveLength(2);
+    const victim = runtime.index.get('k_aaaaaaaaaaaaaaaa');
+    if (!victim) throw new Error('missing key');
+    explode = true;
+    victim.ref.send({ type: 'lease.fail', probe: false, kind: 'failure' });
+    explode = false;
+
+    expect(pool.getSnapshot().status).toBe('active');
+    expect(emitted.some((e) => e.type === 'key.crashed' && e.keyId === 'k_aaaaaaaaaaaaaaaa')).toBe(true);
+    const replacement = runtime.index.get('k_aaaaaaaaaaaaaaaa');
+    expect(replacement?.ref).not.toBe(victim.ref);
+    // It carries on from its last good context: the lease granted before the crash is still counted.
+    expect(replacement?.context.inFlight).toBe(1);
+    replacement?.ref.send({ type: 'lease.release', probe: false, latencyMs: 5 });
+    expect(runtime.index.get('k_aaaaaaaaaaaaaaaa')?.context.inFlight).toBe(0);
+    pool.send({ type: 'pool.acquire', requestId: 3, priority: 0, timeoutMs: 1_000, wait: true });
+    expect(emitted.filter((e) => e.type === 'lease.granted')).toHaveLength(3);
+    pool.stop();
+    expect(clock.pendingTimers).toBe(0);
+  });
+});
