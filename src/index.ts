@@ -58,5 +58,13 @@ export type { PoolMetricsSnapshot } from './pool/metrics.js';
 export type { KeyConfig, KeyPoolOptions } from './pool/options.js';
 export type { CustomStrategy, KeySnapshot, StrategyName } from './pool/strategies/types.js';
 export { VirtualClock } from './sim/virtual-clock.js';
+export {
+  JSON_FILE_FORMAT,
+  JSON_FILE_VERSION,
+  type JsonFileStorageOptions,
+  jsonFileStorage,
+  type StorageQuarantineEvent,
+} from './storage/json-file.js';
 export { memoryStorage } from './storage/memory.js';
+export { SQLITE_SCHEMA_VERSION, type SqliteStorageOptions, sqliteStorage } from './storage/sqlite.js';
 export { KEY_RECORD_VERSION, type KeyRecord, type StorageAdapter } from './storage/types.js';

@@ -33,7 +33,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     },
     guards: {
       noLeaseOut: ({ context }) => context.inFlight <= 0,
-      grantFillsCapacity: ({ context }) => context.inFlight + 1 >= context.settings.maxConcurrent,
+      grantFillsCapacity: ({ context }) =>
+        context.settings.maxConcurrent !== null && context.inFlight + 1 >= context.settings.maxConcurrent,
       isRevocation: ({ event }) => event.type === 'lease.fail' && event.kind !== 'failure',
       reachesMaxFailures: ({ context }) => context.consecutiveFailures + 1 >= context.settings.maxFailures,
       isProbeOutcome: ({ event }) => 'probe' in event && event.probe,
@@ -44,7 +45,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       isRecoveryPending: ({ context }) => context.reason === 'failures' && context.recoveryAt > deps.now(),
       isHalfOpen: ({ context }) => context.reason === 'failures',
       isCoolingDue: ({ context }) => context.cooldownUntil > deps.now(),
-      atCapacity: ({ context }) => context.inFlight >= context.settings.maxConcurrent,
+      atCapacity: ({ context }) =>
+        context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent,
     },
     delays: {
       cooldownElapsed: ({ context }) => Math.max(0, context.cooldownUntil - deps.now()),

@@ -10,8 +10,8 @@ export interface KeySettings {
   readonly label: string | null;
   /** What people may see of the key (`****` + at most its last 4 characters). */
   readonly mask: string;
-  /** Concurrent leases before the key is `busy`. ≥ 1; `Infinity` = uncapped. */
-  readonly maxConcurrent: number;
+  /** Concurrent leases before the key is `busy`. ≥ 1; `null` = uncapped (JSON has no `Infinity`). */
+  readonly maxConcurrent: number | null;
   /** Share for the `weighted` strategy. ≥ 0; 0 = drained. */
   readonly weight: number;
   /** Consecutive failures that exhaust the key. ≥ 1. */

@@ -162,6 +162,10 @@ export class KeyPool {
       adapter: normalized.storage,
       clock,
       flushIntervalMs: normalized.flushIntervalMs,
+      build: (keyId) => {
+        const entry = this.#runtime.index.get(keyId);
+        return entry && toRecord(entry.context, entry.state, this.#writerId, clock.now());
+      },
       onError: (error, attempt) => this.#emit('storage-error', { error, attempt }),
     });
 
@@ -501,33 +505,32 @@ export class KeyPool {
     if (!lease.markSettled(outcome.type)) {
       throw new LeaseSettledError(lease.keyId, lease.leaseId, lease.outcome ?? 'unknown');
     }
-    const outstanding = this.#outstanding.get(lease.keyId);
-    outstanding?.delete(lease);
+    this.#outstanding.get(lease.keyId)?.delete(lease);
     const entry = this.#runtime.index.get(lease.keyId);
-    const info: KeyRefInfo = { keyId: lease.keyId, label: lease.label };
+    const { keyId, label, leaseId, probe } = lease;
+    // Payloads are built only when someone listens: this is the hot path.
     if (outcome.type === 'released') {
       const latencyMs = outcome.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
-      entry?.ref.send({ type: 'lease.release', probe: lease.probe, latencyMs });
+      entry?.ref.send({ type: 'lease.release', probe, latencyMs });
       this.#metrics.releases++;
       const state = entry?.state ?? 'available';
-      this.#emit('released', { ...info, leaseId: lease.leaseId, latencyMs, state });
+      if (this.#listens('released')) this.#emit('released', { keyId, label, leaseId, latencyMs, state });
       return state;
     }
     if (outcome.type === 'failed') {
-      entry?.ref.send({ type: 'lease.fail', probe: lease.probe, kind: outcome.kind });
+      entry?.ref.send({ type: 'lease.fail', probe, kind: outcome.kind });
       this.#metrics.failures++;
       const state = entry?.state ?? 'available';
-      this.#emit('failed', { ...info, leaseId: lease.leaseId, kind: outcome.kind, state });
+      if (this.#listens('failed')) this.#emit('failed', { keyId, label, leaseId, kind: outcome.kind, state });
       return state;
     }
-    const retryAfterMs =
-      outcome.retryAfterMs === undefined || !Number.isFinite(outcome.retryAfterMs)
-        ? undefined
-        : outcome.retryAfterMs;
-    entry?.ref.send({ type: 'lease.rateLimit', probe: lease.probe, retryAfterMs });
+    const hint = outcome.retryAfterMs;
+    const retryAfterMs = hint === undefined || !Number.isFinite(hint) ? undefined : hint;
+    entry?.ref.send({ type: 'lease.rateLimit', probe, retryAfterMs });
     this.#metrics.rateLimits++;
     const state = entry?.state ?? 'available';
-    this.#emit('rate-limited', { ...info, leaseId: lease.leaseId, retryAfterMs, state });
+    if (this.#listens('rate-limited'))
+      this.#emit('rate-limited', { keyId, label, leaseId, retryAfterMs, state });
     return state;
   };
 
@@ -559,13 +562,15 @@ export class KeyPool {
         outstanding.add(lease);
         this.#metrics.acquires++;
         this.#metrics.waits.record(event.waitedMs);
-        this.#emit('acquired', {
-          keyId: lease.keyId,
-          label: lease.label,
-          leaseId: lease.leaseId,
-          probe: lease.probe,
-          waitedMs: event.waitedMs,
-        });
+        if (this.#listens('acquired')) {
+          this.#emit('acquired', {
+            keyId: lease.keyId,
+            label: lease.label,
+            leaseId: lease.leaseId,
+            probe: lease.probe,
+            waitedMs: event.waitedMs,
+          });
+        }
         pending.resolve(lease);
         return;
       }
@@ -666,11 +671,7 @@ export class KeyPool {
       p.reason !== c.reason ||
       p.cooldownUntil !== c.cooldownUntil ||
       p.recoveryAt !== c.recoveryAt;
-    this.#writer.mark(
-      entry.keyId,
-      () => toRecord(entry.context, entry.state, this.#writerId, this.#options.clock.now()),
-      stateChanged,
-    );
+    this.#writer.mark(entry.keyId, stateChanged);
     if (!stateChanged) return;
     const info: KeyRefInfo = { keyId: entry.keyId, label: c.settings.label };
     const wasExhausted = previous.state === 'exhausted';
@@ -690,6 +691,11 @@ export class KeyPool {
     } else if (wasExhausted && entry.state !== 'draining') {
       this.#emit('recovered', info);
     }
+  }
+
+  #listens(event: KeyPoolEventName): boolean {
+    const set = this.#listeners.get(event);
+    return set !== undefined && set.size > 0;
   }
 
   #emit<E extends KeyPoolEventName>(event: E, payload: KeyPoolEventMap[E]): void {

@@ -195,7 +195,9 @@ export class KeyIndex {
   #reindex(entry: KeyEntry): void {
     const eligible =
       snapshotStatusActive(entry) &&
-      ((entry.state === 'available' && entry.inFlight < entry.context.settings.maxConcurrent) ||
+      ((entry.state === 'available' &&
+        (entry.context.settings.maxConcurrent === null ||
+          entry.inFlight < entry.context.settings.maxConcurrent)) ||
         (entry.sub === 'probeReady' && entry.pending.length === 0));
     if (eligible !== entry.eligible) this.#setEligible(entry, eligible);
     else if (eligible) this.#siftUp(this.#siftDown(entry.heapPos));

@@ -13,7 +13,7 @@ export function toKeySnapshot(entry: KeyEntry): KeySnapshot {
     reason: c.reason,
     probe: entry.probe,
     inFlight: entry.inFlight,
-    maxConcurrent: c.settings.maxConcurrent,
+    maxConcurrent: c.settings.maxConcurrent ?? Number.POSITIVE_INFINITY,
     weight: c.settings.weight,
     successes: c.counts.successes,
     failures: c.counts.failures,

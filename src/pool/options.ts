@@ -306,7 +306,7 @@ export function keySettings(options: NormalizedOptions, key: NormalizedKey, mask
   return {
     label: key.label,
     mask,
-    maxConcurrent: key.maxConcurrent,
+    maxConcurrent: Number.isFinite(key.maxConcurrent) ? key.maxConcurrent : null,
     weight: key.weight,
     maxFailures: options.maxFailures,
     defaultCooldownMs: options.defaultCooldownMs,

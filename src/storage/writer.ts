@@ -11,20 +11,22 @@ export interface CoalescingWriterOptions {
   readonly clock: Clock;
   /** Counter-only changes are written at most once per key per this interval (ms). */
   readonly flushIntervalMs: number;
+  /** Builds a key's latest record at write time; `undefined` when the key is gone. */
+  readonly build: (keyId: string) => KeyRecord | undefined;
   /** Told about every failed write; the writer keeps the records and retries with backoff. */
   readonly onError: (error: StorageError, attempt: number) => void;
 }
 
 /**
  * Sits between the pool and a storage adapter so that nothing on the acquire path waits for I/O.
- * Changes are marked with a function that builds the key's *latest* record at write time, so a key
- * that changes a thousand times between flushes is written once. State changes that matter
+ * A mark only notes the key; its *latest* record is built at write time, so a key that changes a
+ * thousand times between flushes is written once. State changes that matter
  * (cooling, exhausted, recovered, revoked) are flushed at the next tick; counter-only changes wait
  * for the interval. A failed write keeps its records (newer marks win) and is retried with backoff.
  */
 export class CoalescingWriter {
   readonly #options: CoalescingWriterOptions;
-  readonly #dirty = new Map<string, () => KeyRecord>();
+  readonly #dirty = new Set<string>();
   #timer: unknown;
   #timerAt = Number.POSITIVE_INFINITY;
   #writing: Promise<void> | undefined;
@@ -40,9 +42,9 @@ export class CoalescingWriter {
   }
 
   /** Notes that a key changed; `urgent` for state changes, not for counters. */
-  mark(keyId: string, build: () => KeyRecord, urgent: boolean): void {
+  mark(keyId: string, urgent: boolean): void {
     if (this.#closed) return;
-    this.#dirty.set(keyId, build);
+    this.#dirty.add(keyId);
     if (this.#failures > 0) return; // a retry is already scheduled
     this.#schedule(urgent ? 0 : this.#options.flushIntervalMs);
   }
@@ -53,7 +55,12 @@ export class CoalescingWriter {
     if (this.#dirty.size === 0) return;
     const batch = [...this.#dirty];
     this.#dirty.clear();
-    const records = batch.map(([, build]) => build());
+    const records: KeyRecord[] = [];
+    for (const keyId of batch) {
+      const record = this.#options.build(keyId);
+      if (record) records.push(record);
+    }
+    if (records.length === 0) return;
     const write = (async () => {
       try {
         await this.#options.adapter.save(records);
@@ -61,8 +68,8 @@ export class CoalescingWriter {
         this.batches++;
         this.#failures = 0;
       } catch (cause) {
-        // Put back what a newer mark has not replaced: nothing is lost.
-        for (const [keyId, build] of batch) if (!this.#dirty.has(keyId)) this.#dirty.set(keyId, build);
+        // Mark the batch again: its keys' latest records are written on the retry, nothing is lost.
+        for (const keyId of batch) this.#dirty.add(keyId);
         this.#failures++;
         throw cause instanceof StorageError
           ? cause

@@ -138,7 +138,7 @@ describe('key machine model paths, replayed against KeyPool', () => {
         keys: ['sk-test-model-00000000000000001'],
         clock,
         seed: 3,
-        maxConcurrentPerKey: settings.maxConcurrent,
+        maxConcurrentPerKey: settings.maxConcurrent ?? Number.POSITIVE_INFINITY,
         maxFailures: settings.maxFailures,
         defaultCooldownMs: settings.defaultCooldownMs,
         recovery: {

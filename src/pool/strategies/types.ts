@@ -18,6 +18,7 @@ export interface KeySnapshot {
   readonly probe: boolean;
   /** Unsettled leases. */
   readonly inFlight: number;
+  /** Concurrency cap; `Infinity` when uncapped. */
   readonly maxConcurrent: number;
   readonly weight: number;
   readonly successes: number;
