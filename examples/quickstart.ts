@@ -5,7 +5,7 @@
  *
  *   npm run demo
  */
-import { KeyPool, systemClock } from '../src/index.js';
+import { KeyPool, sqliteStorage, systemClock } from '../src/index.js';
 import { createRandom, logNormalLatency, SimulatedProvider, startMockProvider } from '../src/sim/index.js';
 
 const REQUESTS = Number(process.env.KEYMESH_DEMO_REQUESTS ?? 300);
@@ -33,10 +33,18 @@ const provider = new SimulatedProvider({
   })),
 });
 const server = await startMockProvider({ provider });
+// State survives restarts in the embedded SQLite store: run the demo twice and keys that were
+// told to rest (or were revoked) are restored as such.
+const STORE = process.env.KEYMESH_DEMO_STORE ?? '.keymesh/demo.db';
 const pool = await KeyPool.create({
   keys: keys.map(({ key, label }) => ({ key, label, maxConcurrent: 6 })),
   acquireTimeoutMs: 20_000,
+  storage: sqliteStorage(STORE),
 });
+const restored = pool.snapshot().keys.filter((k) => k.successes > 0 || k.state !== 'available');
+if (restored.length > 0) {
+  console.log(`restored from ${STORE}: ${restored.map((k) => `${k.label} ${k.state}${k.reason ? ` (${k.reason})` : ''}`).join(', ')}`);
+}
 pool.on('cooling', (e) =>
   log(`${e.label} cooling ${Math.max(0, e.cooldownUntil - systemClock.now())} ms (${e.reason})`),
 );
@@ -103,6 +111,7 @@ for (const k of snapshot.keys) {
     `${(k.label ?? k.keyId).padEnd(9)} ${k.state.padEnd(11)} ${String(k.reason ?? '-').padEnd(12)} ${String(k.successes).padStart(4)} ${String(k.rateLimits).padStart(4)} ${String(k.failures).padStart(5)}  ${k.latencyEwma === null ? '-' : `${k.latencyEwma.toFixed(0)} ms`}`,
   );
 }
+console.log(`state saved to ${STORE}`);
 const totals = provider.totals;
 console.log(
   `\nprovider saw ${totals.calls} calls: ${totals.successes} ok, ${totals.rateLimited} rate limited, ${totals.errors} errors`,

@@ -7,6 +7,27 @@ const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 
 /** Shortest cooldown of the no-hint escalation (1 s, 2 s, 4 s … up to `defaultCooldownMs`). */
 const FIRST_ESCALATION_MS = 1_000;
 
+const DEAD_REASONS: ReadonlySet<KeyReason | null> = new Set(['revoked', 'disabled']);
+
+type SyncEvent = Extract<KeyEvent, { type: 'key.sync' }>;
+
+/**
+ * The part of another process's record that this key should adopt, or `undefined` when it tells
+ * nothing new: a revocation, an exhaustion of a healthy key, or a longer cooldown.
+ */
+function externalNews(context: KeyContext, event: SyncEvent, now: number): Partial<KeyContext> | undefined {
+  if (DEAD_REASONS.has(context.reason)) return undefined;
+  if (DEAD_REASONS.has(event.reason)) return { reason: event.reason, recoveryAt: 0, probeOut: false };
+  if (context.reason === 'failures') return undefined;
+  if (event.reason === 'failures' && event.recoveryAt > now) {
+    return { reason: 'failures', recoveryAt: event.recoveryAt, recoveryDelayMs: event.recoveryDelayMs };
+  }
+  if (COOLING_REASONS.has(event.reason) && event.cooldownUntil > Math.max(now, context.cooldownUntil)) {
+    return { reason: event.reason, cooldownUntil: event.cooldownUntil };
+  }
+  return undefined;
+}
+
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
 
@@ -45,6 +66,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       isRecoveryPending: ({ context }) => context.reason === 'failures' && context.recoveryAt > deps.now(),
       isHalfOpen: ({ context }) => context.reason === 'failures',
       isCoolingDue: ({ context }) => context.cooldownUntil > deps.now(),
+      isNewsFromElsewhere: ({ context, event }) =>
+        event.type === 'key.sync' && externalNews(context, event, deps.now()) !== undefined,
       atCapacity: ({ context }) =>
         context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent,
     },
@@ -161,6 +184,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         probeOut: false,
       }),
       markDraining: assign({ draining: true }),
+      adoptExternalState: assign(({ context, event }) =>
+        event.type === 'key.sync' ? (externalNews(context, event, deps.now()) ?? {}) : {},
+      ),
       notifyReady: sendParent(({ context }) => ({ type: 'key.ready', keyId: context.keyId })),
       notifyDrained: sendParent(({ context }) => ({ type: 'key.drained', keyId: context.keyId })),
     },
@@ -206,6 +232,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       'key.reset': { target: '#key.routing', actions: 'clearHealth' },
       'key.resume': { target: '#key.routing' },
       'key.drain': { target: '#key.routing', actions: 'markDraining' },
+      'key.sync': { guard: 'isNewsFromElsewhere', target: '#key.routing', actions: 'adoptExternalState' },
     },
     states: {
       routing: {
@@ -334,6 +361,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           'key.reset': {},
           'key.resume': {},
           'key.drain': {},
+          'key.sync': {},
         },
       },
       drained: {

@@ -84,6 +84,14 @@ export type KeyEvent =
   | { readonly type: 'lease.release'; readonly probe: boolean; readonly latencyMs: number | undefined }
   | { readonly type: 'lease.fail'; readonly probe: boolean; readonly kind: FailureKind }
   | { readonly type: 'lease.rateLimit'; readonly probe: boolean; readonly retryAfterMs: number | undefined }
+  | {
+      /** What another process recorded for this key (via storage `watch`): honoured if it is news. */
+      readonly type: 'key.sync';
+      readonly reason: KeyReason | null;
+      readonly cooldownUntil: number;
+      readonly recoveryAt: number;
+      readonly recoveryDelayMs: number;
+    }
   | { readonly type: 'key.reset' }
   | { readonly type: 'key.resume' }
   | { readonly type: 'key.drain' };

@@ -113,6 +113,7 @@ export class KeyPool {
   #closed = false;
   #closing: Promise<void> | undefined;
   #listenerDepth = 0;
+  #unwatch: (() => void) | undefined;
 
   /**
    * Creates a pool, restoring per-key state from `options.storage` first (so a key told to rest
@@ -198,6 +199,8 @@ export class KeyPool {
     // Emission is synchronous inside send(): listen before the first event.
     this.#actor.on('*', (event) => this.#onPoolEvent(event));
     this.#actor.start();
+    // Other processes' cooldowns and revocations, pushed by adapters that can (SQLite, memory).
+    this.#unwatch = normalized.storage.watch?.((records) => this.#onExternalRecords(records));
   }
 
   // ── acquiring ────────────────────────────────────────────────────────────────────────────────
@@ -436,6 +439,7 @@ export class KeyPool {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closed = true;
+    this.#unwatch?.();
     this.#actor.send({ type: 'pool.close' });
     this.#actor.stop();
     for (const [requestId, pending] of this.#pending) {
@@ -651,6 +655,21 @@ export class KeyPool {
           event.counts,
         );
       }
+    }
+  }
+
+  #onExternalRecords(records: readonly KeyRecord[]): void {
+    if (this.#closed) return;
+    for (const record of records) {
+      if (record.writer === this.#writerId) continue;
+      const entry = this.#runtime.index.get(record.keyId);
+      entry?.ref.send({
+        type: 'key.sync',
+        reason: record.reason,
+        cooldownUntil: record.cooldownUntil,
+        recoveryAt: record.recoveryAt,
+        recoveryDelayMs: record.recoveryDelayMs,
+      });
     }
   }
 
