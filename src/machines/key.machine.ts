@@ -17,7 +17,7 @@ type SyncEvent = Extract<KeyEvent, { type: 'key.sync' }>;
  */
 function externalNews(context: KeyContext, event: SyncEvent, now: number): Partial<KeyContext> | undefined {
   if (DEAD_REASONS.has(context.reason)) return undefined;
-  if (DEAD_REASONS.has(event.reason)) return { reason: event.reason, recoveryAt: 0, probeOut: false };
+  if (DEAD_REASONS.has(event.reason)) return { reason: event.reason, recoveryAt: 0, probeSeq: 0 };
   if (context.reason === 'failures') return undefined;
   if (event.reason === 'failures' && event.recoveryAt > now) {
     return { reason: 'failures', recoveryAt: event.recoveryAt, recoveryDelayMs: event.recoveryDelayMs };
@@ -58,11 +58,15 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         context.settings.maxConcurrent !== null && context.inFlight + 1 >= context.settings.maxConcurrent,
       isRevocation: ({ event }) => event.type === 'lease.fail' && event.kind !== 'failure',
       reachesMaxFailures: ({ context }) => context.consecutiveFailures + 1 >= context.settings.maxFailures,
-      isProbeOutcome: ({ event }) => 'probe' in event && event.probe,
+      isProbeOutcome: ({ context, event }) =>
+        event.type !== 'lease.grant' &&
+        'seq' in event &&
+        context.probeSeq !== 0 &&
+        event.seq === context.probeSeq,
       isDrained: ({ context }) => context.draining && context.inFlight <= 0,
       isDraining: ({ context }) => context.draining,
       isDead: ({ context }) => context.reason === 'revoked' || context.reason === 'disabled',
-      isProbing: ({ context }) => context.reason === 'failures' && context.probeOut,
+      isProbing: ({ context }) => context.reason === 'failures' && context.probeSeq !== 0,
       isRecoveryPending: ({ context }) => context.reason === 'failures' && context.recoveryAt > deps.now(),
       isHalfOpen: ({ context }) => context.reason === 'failures',
       isCoolingDue: ({ context }) => context.cooldownUntil > deps.now(),
@@ -81,7 +85,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           ? { inFlight: context.inFlight + 1, lastLeaseSeq: event.seq, lastUsedAt: deps.now() }
           : {},
       ),
-      markProbe: assign({ probeOut: true }),
+      markProbe: assign(({ event }) => (event.type === 'lease.grant' ? { probeSeq: event.seq } : {})),
       recordSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
         counts: { ...context.counts, successes: context.counts.successes + 1 },
@@ -113,14 +117,14 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         reason:
           event.type === 'lease.fail' && event.kind === 'disabled' ? 'disabled' : ('revoked' as KeyReason),
         recoveryAt: 0,
-        probeOut: false,
+        probeSeq: 0,
       })),
       startRecovery: assign(({ context }) => ({
         reason: 'failures' as KeyReason,
         recoveryDelayMs: context.settings.recoveryInitialDelayMs,
         recoveryAt:
           deps.now() + jittered(context.settings.recoveryInitialDelayMs, context.settings.recoveryMaxDelayMs),
-        probeOut: false,
+        probeSeq: 0,
       })),
       backOffRecovery: assign(({ context }) => {
         const base = Math.min(
@@ -131,14 +135,14 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           reason: 'failures' as KeyReason,
           recoveryDelayMs: base,
           recoveryAt: deps.now() + jittered(base, context.settings.recoveryMaxDelayMs),
-          probeOut: false,
+          probeSeq: 0,
         };
       }),
       endRecovery: assign(({ context }) => ({
         reason: context.reason === 'failures' ? null : context.reason,
         recoveryAt: 0,
         recoveryDelayMs: 0,
-        probeOut: false,
+        probeSeq: 0,
         consecutiveFailures: 0,
       })),
       applyRateLimit: assign(({ context, event }) => {
@@ -181,9 +185,25 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         reason: null,
         recoveryAt: 0,
         recoveryDelayMs: 0,
-        probeOut: false,
+        probeSeq: 0,
       }),
       markDraining: assign({ draining: true }),
+      // An exhaustion or revocation replaces the reason while a cooldown may still be pending; when
+      // the key comes back into that cooldown, it is a rate limit's (the only source of cooldowns
+      // besides budgets and quotas, which set their own reason).
+      labelCooldown: assign(({ context }) =>
+        COOLING_REASONS.has(context.reason) ? {} : { reason: 'rate-limited' as KeyReason },
+      ),
+      // The operator vouches for the key again: revocation and failure history go, a drain is
+      // cancelled; a provider-imposed cooldown stays (the provider said so).
+      revive: assign(({ context }) => ({
+        reason: COOLING_REASONS.has(context.reason) ? context.reason : null,
+        recoveryAt: 0,
+        recoveryDelayMs: 0,
+        probeSeq: 0,
+        consecutiveFailures: 0,
+        draining: false,
+      })),
       adoptExternalState: assign(({ context, event }) =>
         event.type === 'key.sync' ? (externalNews(context, event, deps.now()) ?? {}) : {},
       ),
@@ -211,7 +231,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           : (input.restored?.reason ?? null),
       recoveryAt: input.restored?.recoveryAt ?? 0,
       recoveryDelayMs: input.restored?.recoveryDelayMs ?? 0,
-      probeOut: false,
+      probeSeq: 0,
       draining: false,
       lastLeaseSeq: input.restored?.lastLeaseSeq ?? 0,
       lastUsedAt: input.restored?.lastUsedAt ?? 0,
@@ -230,6 +250,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       ],
       'lease.rateLimit': [{ guard: 'noLeaseOut' }, { target: '#key.routing', actions: 'applyRateLimit' }],
       'key.reset': { target: '#key.routing', actions: 'clearHealth' },
+      'key.readd': { target: '#key.routing', actions: 'revive' },
       'key.resume': { target: '#key.routing' },
       'key.drain': { target: '#key.routing', actions: 'markDraining' },
       'key.sync': { guard: 'isNewsFromElsewhere', target: '#key.routing', actions: 'adoptExternalState' },
@@ -288,6 +309,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       },
       cooling: {
         description: 'Resting until cooldownUntil (rate-limited, budget or quota). Never polled.',
+        entry: 'labelCooldown',
         after: { cooldownElapsed: { target: 'routing', actions: 'endCooldown' } },
         on: {
           'lease.release': [{ guard: 'noLeaseOut' }, { actions: 'recordSuccess' }],
@@ -359,6 +381,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           'lease.fail': [{ guard: 'noLeaseOut' }, { target: 'routing', actions: 'countFailure' }],
           'lease.rateLimit': [{ guard: 'noLeaseOut' }, { target: 'routing', actions: 'countRateLimit' }],
           'key.reset': {},
+          'key.readd': { target: 'routing', actions: 'revive' },
           'key.resume': {},
           'key.drain': {},
           'key.sync': {},

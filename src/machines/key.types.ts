@@ -63,8 +63,9 @@ export interface KeyContext {
   recoveryAt: number;
   /** Current un-jittered recovery delay (ms); doubles after each failed probe; 0 when healthy. */
   recoveryDelayMs: number;
-  /** True while the single probe lease of a half-open key is out. */
-  probeOut: boolean;
+  /** Grant sequence of the single probe lease out, while half-open; 0 = none. Identifies the probe of
+   *  *this* recovery episode, so a stale probe from an earlier one cannot decide it. */
+  probeSeq: number;
   /** True once `removeKey` asked the key to leave; it drains its leases, then stops. */
   draining: boolean;
   /** Sequence number of the last lease granted (ties in least-busy: least recently leased first). */
@@ -78,12 +79,15 @@ export interface KeyContext {
 /** What kind of failure a `lease.fail` reports. */
 export type FailureKind = 'failure' | 'revoked' | 'disabled';
 
-/** Events a key actor accepts. Settle events may arrive in every state. */
+/**
+ * Events a key actor accepts. Settle events may arrive in every state; `seq` is the grant sequence
+ * of the lease being settled (the pool numbers grants).
+ */
 export type KeyEvent =
   | { readonly type: 'lease.grant'; readonly seq: number }
-  | { readonly type: 'lease.release'; readonly probe: boolean; readonly latencyMs: number | undefined }
-  | { readonly type: 'lease.fail'; readonly probe: boolean; readonly kind: FailureKind }
-  | { readonly type: 'lease.rateLimit'; readonly probe: boolean; readonly retryAfterMs: number | undefined }
+  | { readonly type: 'lease.release'; readonly seq: number; readonly latencyMs: number | undefined }
+  | { readonly type: 'lease.fail'; readonly seq: number; readonly kind: FailureKind }
+  | { readonly type: 'lease.rateLimit'; readonly seq: number; readonly retryAfterMs: number | undefined }
   | {
       /** What another process recorded for this key (via storage `watch`): honoured if it is news. */
       readonly type: 'key.sync';
@@ -93,6 +97,8 @@ export type KeyEvent =
       readonly recoveryDelayMs: number;
     }
   | { readonly type: 'key.reset' }
+  /** `addKey` of a key the pool has: bring it back (cancels a drain, clears revocation and failures). */
+  | { readonly type: 'key.readd' }
   | { readonly type: 'key.resume' }
   | { readonly type: 'key.drain' };
 

@@ -57,6 +57,7 @@ export function countKeyStates(index: KeyIndex): Record<string, number> {
 export function earliestReturnMs(index: KeyIndex, now: number): number | undefined {
   let earliest: number | undefined;
   for (const entry of index.values()) {
+    if (!entry.schedulable) continue;
     let wait: number | undefined;
     switch (entry.state) {
       case 'available':
@@ -98,8 +99,23 @@ function timedReturnMs(index: KeyIndex, now: number): number | undefined {
  */
 export function createPoolMachine(deps: PoolMachineDeps) {
   const { clock, strategy } = deps;
-  const index = new KeyIndex(deps.onKeyChange);
+  const index = new KeyIndex(deps.onKeyChange, strategy.schedulable);
   const waiters = new WaiterQueue();
+  // Grants are numbered in the order they are made (request ids are not: a priority hand-off
+  // serves a later request first). Least-busy ties and probe identity rely on this order. It is
+  // bookkeeping of this actor instance, never persisted, so it stays out of context.
+  let grantSeq = 0;
+
+  /** Books a grant in the index; returns the event for the key and the one for the wrapper. */
+  const grant = (entry: KeyEntry, requestId: number, waitedMs: number) => {
+    const probe = entry.probe;
+    const seq = ++grantSeq;
+    index.noteGrant(entry, seq);
+    return {
+      toKey: { type: 'lease.grant', seq } as const,
+      granted: { type: 'lease.granted', requestId, keyId: entry.keyId, probe, seq, waitedMs } as const,
+    };
+  };
 
   const rejection = (
     requestId: number,
@@ -140,16 +156,9 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         }
         if (selection) {
           const { entry, memory } = selection;
-          const probe = entry.probe;
-          index.noteGrant(entry, event.requestId);
-          enqueue.sendTo(entry.ref, { type: 'lease.grant', seq: event.requestId });
-          enqueue.emit({
-            type: 'lease.granted',
-            requestId: event.requestId,
-            keyId: entry.keyId,
-            probe,
-            waitedMs: 0,
-          });
+          const { toKey, granted } = grant(entry, event.requestId, 0);
+          enqueue.sendTo(entry.ref, toKey);
+          enqueue.emit(granted);
           if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
           return;
         }
@@ -209,17 +218,10 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           waiters.shift();
           if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
           const { entry } = selection;
-          const probe = entry.probe;
-          index.noteGrant(entry, waiter.requestId);
+          const { toKey, granted } = grant(entry, waiter.requestId, now - waiter.since);
           memory = selection.memory;
-          enqueue.sendTo(entry.ref, { type: 'lease.grant', seq: waiter.requestId });
-          enqueue.emit({
-            type: 'lease.granted',
-            requestId: waiter.requestId,
-            keyId: entry.keyId,
-            probe,
-            waitedMs: now - waiter.since,
-          });
+          enqueue.sendTo(entry.ref, toKey);
+          enqueue.emit(granted);
         }
         if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
       }),
@@ -237,7 +239,11 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       }),
       addKey: enqueueActions(({ context, event, enqueue }) => {
         assertEvent(event, 'pool.addKey');
-        if (context.keys[event.key.keyId]) return;
+        const existing = index.get(event.key.keyId);
+        if (existing) {
+          enqueue.sendTo(existing.ref, { type: 'key.readd' });
+          return;
+        }
         const childId = String(context.nextChildId);
         const input: KeyInput = { ...event.key, order: context.nextOrder };
         enqueue.assign(({ context: current, spawn }) => {
@@ -249,6 +255,8 @@ export function createPoolMachine(deps: PoolMachineDeps) {
             nextOrder: current.nextOrder + 1,
           };
         });
+        // Adding is vouching for the key: a stored revocation or failure history does not stick.
+        enqueue.sendTo(childId, { type: 'key.readd' });
         enqueue.emit({ type: 'key.added', keyId: input.keyId });
       }),
       removeKey: enqueueActions(({ context, event, enqueue }) => {
@@ -343,7 +351,8 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           'key.ready': { actions: 'serveWaiters' },
           'pool.expire': { actions: 'expireWaiter' },
           'pool.cancel': { actions: 'cancelWaiter' },
-          'pool.addKey': { actions: ['addKey', 'serveWaiters'] },
+          // No serving here: the new key is not started yet; its own key.ready wakes the waiters.
+          'pool.addKey': { actions: 'addKey' },
           'pool.removeKey': { actions: 'removeKey' },
           'key.drained': { actions: 'removeKey' },
           'pool.resetKey': { actions: 'resetKey' },

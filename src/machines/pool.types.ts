@@ -19,6 +19,7 @@ export type PoolEvent =
     }
   | { readonly type: 'pool.cancel'; readonly requestId: number }
   | { readonly type: 'pool.expire'; readonly requestId: number }
+  /** Adds a key, or brings back one the pool has (revoked, exhausted or draining). */
   | { readonly type: 'pool.addKey'; readonly key: Omit<KeyInput, 'order'> }
   | { readonly type: 'pool.removeKey'; readonly keyId: string }
   | { readonly type: 'pool.resetKey'; readonly keyId: string }
@@ -36,6 +37,8 @@ export type PoolEmitted =
       readonly keyId: string;
       /** True when this lease is the single recovery probe of a half-open key. */
       readonly probe: boolean;
+      /** Grant sequence (monotonic per pool): what the key knows this lease by. */
+      readonly seq: number;
       /** Time spent waiting (ms). */
       readonly waitedMs: number;
     }

@@ -73,6 +73,8 @@ interface PendingAcquire {
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   timeoutMs: number;
+  /** False for `tryAcquire`, whose "nothing now" is an answer, not a timeout. */
+  wait: boolean;
 }
 
 const RESTORED = Symbol('restored');
@@ -229,7 +231,7 @@ export class KeyPool {
     if (signal?.aborted) return Promise.reject(new AcquireAbortedError(signal.reason));
     const requestId = this.#nextRequestId++;
     return new Promise<Lease>((resolve, reject) => {
-      const pending: PendingAcquire = { resolve, reject, signal, onAbort: undefined, timeoutMs };
+      const pending: PendingAcquire = { resolve, reject, signal, onAbort: undefined, timeoutMs, wait: true };
       this.#pending.set(requestId, pending);
       this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs, wait: true });
       if (signal && this.#pending.has(requestId)) {
@@ -258,6 +260,7 @@ export class KeyPool {
       signal: undefined,
       onAbort: undefined,
       timeoutMs: 0,
+      wait: false,
     };
     this.#pending.set(requestId, pending);
     this.#actor.send({
@@ -318,25 +321,24 @@ export class KeyPool {
   // ── keys at runtime ──────────────────────────────────────────────────────────────────────────
 
   /**
-   * Adds a key (restoring its stored state, if any) and wakes waiters. Adding a key the pool
-   * already has resets it instead (the way back for a revoked key). Resolves to its fingerprint.
+   * Adds a key (restoring its stored counters and cooldown, if any) and wakes waiters. Adding is
+   * vouching for the key: a revocation or failure exhaustion (stored, or current for a key the pool
+   * has) is cleared, and a draining key is kept. A provider-imposed cooldown stays. Resolves to
+   * the key's fingerprint.
    */
   async addKey(keyOrConfig: string | KeyConfig): Promise<KeyId> {
     this.#assertOpen();
     const key = normalizeRuntimeKey(keyOrConfig, this.#options.maxConcurrentPerKey);
-    const existing = this.#idsBySecret.get(key.secret);
-    if (existing && this.#runtime.index.get(existing)) {
-      this.#actor.send({ type: 'pool.resetKey', keyId: existing });
-      return existing;
-    }
     const keyId = fingerprint(key.secret);
     let record: KeyRecord | undefined;
-    try {
-      record = (await this.#options.storage.load([keyId])).get(keyId);
-    } catch (cause) {
-      throw new StorageError(`Could not read key state from ${this.#options.storage.name}`, cause);
+    if (!this.#runtime.index.get(keyId)) {
+      try {
+        record = (await this.#options.storage.load([keyId])).get(keyId);
+      } catch (cause) {
+        throw new StorageError(`Could not read key state from ${this.#options.storage.name}`, cause);
+      }
+      this.#assertOpen();
     }
-    this.#assertOpen();
     this.#registerSecret(key.secret);
     const { order: _order, ...input } = this.#keyInput(key, keyId, 0, record);
     this.#actor.send({ type: 'pool.addKey', key: input });
@@ -511,18 +513,18 @@ export class KeyPool {
     }
     this.#outstanding.get(lease.keyId)?.delete(lease);
     const entry = this.#runtime.index.get(lease.keyId);
-    const { keyId, label, leaseId, probe } = lease;
+    const { keyId, label, leaseId, grantSeq: seq } = lease;
     // Payloads are built only when someone listens: this is the hot path.
     if (outcome.type === 'released') {
       const latencyMs = outcome.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
-      entry?.ref.send({ type: 'lease.release', probe, latencyMs });
+      entry?.ref.send({ type: 'lease.release', seq, latencyMs });
       this.#metrics.releases++;
       const state = entry?.state ?? 'available';
       if (this.#listens('released')) this.#emit('released', { keyId, label, leaseId, latencyMs, state });
       return state;
     }
     if (outcome.type === 'failed') {
-      entry?.ref.send({ type: 'lease.fail', probe, kind: outcome.kind });
+      entry?.ref.send({ type: 'lease.fail', seq, kind: outcome.kind });
       this.#metrics.failures++;
       const state = entry?.state ?? 'available';
       if (this.#listens('failed')) this.#emit('failed', { keyId, label, leaseId, kind: outcome.kind, state });
@@ -530,7 +532,7 @@ export class KeyPool {
     }
     const hint = outcome.retryAfterMs;
     const retryAfterMs = hint === undefined || !Number.isFinite(hint) ? undefined : hint;
-    entry?.ref.send({ type: 'lease.rateLimit', probe, retryAfterMs });
+    entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs });
     this.#metrics.rateLimits++;
     const state = entry?.state ?? 'available';
     if (this.#listens('rate-limited'))
@@ -555,6 +557,7 @@ export class KeyPool {
             leaseId: event.requestId,
             probe: event.probe,
             acquiredAt: this.#options.clock.now(),
+            grantSeq: event.seq,
           },
           this.#settleLease,
         );
@@ -629,8 +632,7 @@ export class KeyPool {
           : new StrategyError('Strategy failed', event.error);
       case 'timeout':
       case 'unavailable': {
-        const waits = event.reason === 'timeout' || pending.timeoutMs > 0;
-        if (waits) {
+        if (pending.wait) {
           this.#metrics.timeouts++;
           this.#emit('timeout', {
             requestId: event.requestId,

@@ -23,13 +23,17 @@ export class KeyEntry {
   heapPos = -1;
   eligiblePos = -1;
   subscription: Subscription | undefined;
+  /** False for keys the strategy never leases (weight 0 under `weighted`): never eligible, never expected back. */
+  readonly schedulable: boolean;
 
   constructor(
     readonly keyId: string,
     readonly childId: string,
     readonly ref: KeyRef,
+    schedulable: boolean,
   ) {
     this.context = ref.getSnapshot().context;
+    this.schedulable = schedulable;
   }
 
   get order(): number {
@@ -92,9 +96,11 @@ export class KeyIndex {
   readonly eligible: KeyEntry[] = [];
   readonly #heap: KeyEntry[] = [];
   readonly #onChange: KeyChangeListener | undefined;
+  readonly #schedulable: ((context: KeyContext) => boolean) | undefined;
 
-  constructor(onChange?: KeyChangeListener) {
+  constructor(onChange?: KeyChangeListener, schedulable?: (context: KeyContext) => boolean) {
     this.#onChange = onChange;
+    this.#schedulable = schedulable;
   }
 
   get size(): number {
@@ -111,7 +117,7 @@ export class KeyIndex {
 
   /** Starts tracking a key actor (before or after it starts). */
   add(keyId: string, childId: string, ref: KeyRef): KeyEntry {
-    const entry = new KeyEntry(keyId, childId, ref);
+    const entry = new KeyEntry(keyId, childId, ref, this.#schedulable?.(ref.getSnapshot().context) ?? true);
     this.#entries.set(keyId, entry);
     let at = this.ring.length;
     while (at > 0 && (this.ring[at - 1] as KeyEntry).order > entry.order) at--;
@@ -194,6 +200,7 @@ export class KeyIndex {
 
   #reindex(entry: KeyEntry): void {
     const eligible =
+      entry.schedulable &&
       snapshotStatusActive(entry) &&
       ((entry.state === 'available' &&
         (entry.context.settings.maxConcurrent === null ||

@@ -58,13 +58,21 @@ export class Lease {
   /** When the lease was granted (epoch ms, pool clock). */
   readonly acquiredAt: number;
   readonly #key: string;
+  readonly #grantSeq: number;
   readonly #settle: SettleLease;
   #outcome: LeaseOutcome | undefined;
 
   /** @internal Leases are made by the pool. */
   constructor(
     key: string,
-    info: { keyId: KeyId; label: string | null; leaseId: number; probe: boolean; acquiredAt: number },
+    info: {
+      keyId: KeyId;
+      label: string | null;
+      leaseId: number;
+      probe: boolean;
+      acquiredAt: number;
+      grantSeq: number;
+    },
     settle: SettleLease,
   ) {
     this.#key = key;
@@ -73,12 +81,18 @@ export class Lease {
     this.leaseId = info.leaseId;
     this.probe = info.probe;
     this.acquiredAt = info.acquiredAt;
+    this.#grantSeq = info.grantSeq;
     this.#settle = settle;
   }
 
   /** The raw API key, for the client call. */
   get key(): string {
     return this.#key;
+  }
+
+  /** @internal The pool's grant sequence: what the key actor knows this lease by. */
+  get grantSeq(): number {
+    return this.#grantSeq;
   }
 
   /** How the lease was settled, or `undefined` while it is out. */

@@ -28,15 +28,21 @@ const model = createKeyMachine({ now: () => modelClock.now(), random: () => 0.5 
   actions: { notifyReady: () => {}, notifyDrained: () => {} },
 });
 
+// The model grants every lease as seq 1, so a settle with seq 1 is "the probe" whenever a probe is
+// out; NORMAL stands for any other lease.
+const PROBE = 1;
+const NORMAL = -1;
 const events: KeyEvent[] = [
-  { type: 'lease.grant', seq: 1 },
-  { type: 'lease.release', probe: false, latencyMs: 10 },
-  { type: 'lease.release', probe: true, latencyMs: 10 },
-  { type: 'lease.fail', probe: false, kind: 'failure' },
-  { type: 'lease.fail', probe: true, kind: 'failure' },
-  { type: 'lease.fail', probe: false, kind: 'revoked' },
-  { type: 'lease.rateLimit', probe: false, retryAfterMs: 1_500 },
-  { type: 'lease.rateLimit', probe: false, retryAfterMs: undefined },
+  { type: 'lease.grant', seq: PROBE },
+  { type: 'lease.release', seq: NORMAL, latencyMs: 10 },
+  { type: 'lease.release', seq: PROBE, latencyMs: 10 },
+  { type: 'lease.fail', seq: NORMAL, kind: 'failure' },
+  { type: 'lease.fail', seq: PROBE, kind: 'failure' },
+  { type: 'lease.fail', seq: NORMAL, kind: 'revoked' },
+  { type: 'lease.rateLimit', seq: NORMAL, retryAfterMs: 1_500 },
+  { type: 'lease.rateLimit', seq: NORMAL, retryAfterMs: undefined },
+  { type: 'lease.rateLimit', seq: PROBE, retryAfterMs: 1_500 },
+  { type: 'key.readd' },
   { type: 'key.reset' },
   { type: 'key.drain' },
 ];
@@ -49,7 +55,7 @@ const timers = [
 
 function describeEvent(event: KeyEvent): string {
   if (event.type.startsWith('xstate.after.')) return `after ${event.type.split('.')[2]}`;
-  const probe = 'probe' in event && event.probe ? '(probe)' : '';
+  const probe = event.type !== 'lease.grant' && 'seq' in event && event.seq === PROBE ? '(probe)' : '';
   const kind = event.type === 'lease.fail' && event.kind !== 'failure' ? `(${event.kind})` : '';
   const hint = event.type === 'lease.rateLimit' && event.retryAfterMs === undefined ? '(no hint)' : '';
   return `${event.type}${probe}${kind}${hint}`;
@@ -82,7 +88,7 @@ const paths = getShortestPaths(model, {
       snapshot.value,
       c.inFlight,
       Math.min(c.consecutiveFailures, settings.maxFailures),
-      c.probeOut,
+      c.probeSeq,
       c.draining,
       c.reason,
     ]);
@@ -98,11 +104,13 @@ const paths = getShortestPaths(model, {
       case 'lease.release':
       case 'lease.fail':
       case 'lease.rateLimit':
-        return event.probe ? c.probeOut : c.inFlight - (c.probeOut ? 1 : 0) > 0;
+        return event.seq === PROBE ? c.probeSeq !== 0 : c.inFlight - (c.probeSeq !== 0 ? 1 : 0) > 0;
       case 'key.reset':
         return state !== 'draining';
       case 'key.drain':
         return state !== 'draining';
+      case 'key.readd':
+        return true;
       default:
         // A timer exists only in the state that armed it.
         if (event.type.includes('cooldownElapsed')) return state === 'cooling';
@@ -147,10 +155,16 @@ describe('key machine model paths, replayed against KeyPool', () => {
         },
       });
       const held: Lease[] = [];
-      const take = (probe: boolean): Lease => {
-        const index = held.findIndex((lease) => lease.probe === probe);
+      // The probe of the current recovery episode; a probe lease from an earlier one is just a lease.
+      let currentProbe: Lease | undefined;
+      const take = (seq: number): Lease => {
+        const probe = seq === PROBE;
+        const index = probe
+          ? held.indexOf(currentProbe as Lease)
+          : held.findIndex((lease) => lease !== currentProbe);
         const [lease] = held.splice(index, 1);
         if (index < 0 || !lease) throw new Error(`no ${probe ? 'probe' : 'normal'} lease out`);
+        if (probe) currentProbe = undefined;
         return lease;
       };
       const view = () => pool.snapshot().keys[0];
@@ -161,21 +175,27 @@ describe('key machine model paths, replayed against KeyPool', () => {
             const lease = pool.tryAcquire();
             expect(lease, 'the pool grants where the model does').toBeDefined();
             if (lease) held.push(lease);
+            if (lease?.probe) currentProbe = lease;
             break;
           }
           case 'lease.release':
-            take(event.probe).release({ latencyMs: event.latencyMs });
+            take(event.seq).release({ latencyMs: event.latencyMs });
             break;
           case 'lease.fail':
-            take(event.probe).fail(new Error('model'), { kind: event.kind });
+            take(event.seq).fail(new Error('model'), { kind: event.kind });
             break;
           case 'lease.rateLimit':
-            take(event.probe).rateLimited(
+            take(event.seq).rateLimited(
               event.retryAfterMs === undefined ? {} : { retryAfterMs: event.retryAfterMs },
             );
             break;
           case 'key.reset':
+            currentProbe = undefined;
             await pool.resetKey('sk-test-model-00000000000000001');
+            break;
+          case 'key.readd':
+            currentProbe = undefined;
+            await pool.addKey('sk-test-model-00000000000000001');
             break;
           case 'key.drain':
             await pool.removeKey('sk-test-model-00000000000000001');

@@ -50,7 +50,7 @@ describe('pool supervision', () => {
     const victim = runtime.index.get('k_aaaaaaaaaaaaaaaa');
     if (!victim) throw new Error('missing key');
     explode = true;
-    victim.ref.send({ type: 'lease.fail', probe: false, kind: 'failure' });
+    victim.ref.send({ type: 'lease.fail', seq: 1, kind: 'failure' });
     explode = false;
 
     expect(pool.getSnapshot().status).toBe('active');
@@ -59,7 +59,7 @@ describe('pool supervision', () => {
     expect(replacement?.ref).not.toBe(victim.ref);
     // It carries on from its last good context: the lease granted before the crash is still counted.
     expect(replacement?.context.inFlight).toBe(1);
-    replacement?.ref.send({ type: 'lease.release', probe: false, latencyMs: 5 });
+    replacement?.ref.send({ type: 'lease.release', seq: 1, latencyMs: 5 });
     expect(runtime.index.get('k_aaaaaaaaaaaaaaaa')?.context.inFlight).toBe(0);
     pool.send({ type: 'pool.acquire', requestId: 3, priority: 0, timeoutMs: 1_000, wait: true });
     expect(emitted.filter((e) => e.type === 'lease.granted')).toHaveLength(3);

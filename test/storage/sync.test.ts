@@ -28,7 +28,11 @@ describe('state shared through storage watch', () => {
     lease.rateLimited({ retryAfterMs: 600_000 });
     await settle();
     const seen = b.snapshot().keys.find((k) => k.keyId === lease.keyId);
-    expect(seen).toMatchObject({ state: 'cooling', reason: 'rate-limited', cooldownUntil: clock.now() + 600_000 });
+    expect(seen).toMatchObject({
+      state: 'cooling',
+      reason: 'rate-limited',
+      cooldownUntil: clock.now() + 600_000,
+    });
     clock.advance(600_000);
     expect(b.snapshot().keys.find((k) => k.keyId === lease.keyId)?.state).toBe('available');
   });

@@ -1,3 +1,4 @@
+import type { KeyContext } from '../../machines/key.types.js';
 import type { KeyEntry, KeyIndex } from '../key-index.js';
 import type { StrategyMemory } from './types.js';
 
@@ -19,5 +20,7 @@ export interface SelectionInput {
 export interface Strategy {
   readonly name: string;
   initialMemory(seed: number): StrategyMemory;
+  /** Keys this strategy can ever lease; others are never eligible (default: all). Evaluated once per key. */
+  readonly schedulable?: (context: KeyContext) => boolean;
   select(input: SelectionInput): Selection | undefined;
 }

@@ -9,6 +9,7 @@ import type { Strategy } from './strategy.js';
 export const weighted: Strategy = {
   name: 'weighted',
   initialMemory: () => ({ current: {} }),
+  schedulable: (context) => context.settings.weight > 0,
   select({ index, memory }) {
     const previous = memory !== null && 'current' in memory ? memory.current : {};
     const current: Record<string, number> = { ...previous };
@@ -17,7 +18,7 @@ export const weighted: Strategy = {
     let bestScore = Number.NEGATIVE_INFINITY;
     for (const entry of index.ring) {
       const weight = entry.context.settings.weight;
-      if (!entry.eligible || weight <= 0) continue;
+      if (!entry.eligible) continue;
       const score = (current[entry.keyId] ?? 0) + weight;
       current[entry.keyId] = score;
       total += weight;
