@@ -43,7 +43,9 @@ const pool = await KeyPool.create({
 });
 const restored = pool.snapshot().keys.filter((k) => k.successes > 0 || k.state !== 'available');
 if (restored.length > 0) {
-  console.log(`restored from ${STORE}: ${restored.map((k) => `${k.label} ${k.state}${k.reason ? ` (${k.reason})` : ''}`).join(', ')}`);
+  console.log(
+    `restored from ${STORE}: ${restored.map((k) => `${k.label} ${k.state}${k.reason ? ` (${k.reason})` : ''}`).join(', ')}`,
+  );
 }
 pool.on('cooling', (e) =>
   log(`${e.label} cooling ${Math.max(0, e.cooldownUntil - systemClock.now())} ms (${e.reason})`),
