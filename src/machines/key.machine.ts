@@ -1,5 +1,6 @@
 import { assign, sendParent, setup } from 'xstate';
 import { systemClock } from '../clock.js';
+import { budgetReadyAt, chargeGrant, reconcileTokens } from '../limits/budget.js';
 import type { KeyContext, KeyEvent, KeyInput, KeyMachineDeps, KeyReason } from './key.types.js';
 
 const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 'budget', 'quota']);
@@ -8,6 +9,21 @@ const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 
 const FIRST_ESCALATION_MS = 1_000;
 
 const DEAD_REASONS: ReadonlySet<KeyReason | null> = new Set(['revoked', 'disabled']);
+
+/** Exhausted for failures, or for a spent quota (which, unlike a cooling `quota`, has a recovery time). */
+function recovering(context: Pick<KeyContext, 'reason' | 'recoveryAt' | 'probeSeq'>): boolean {
+  return (
+    context.reason === 'failures' ||
+    (context.reason === 'quota' && (context.recoveryAt > 0 || context.probeSeq !== 0))
+  );
+}
+
+/** When the key's budget is clear again after `context` (0 when it has no budget). */
+function budgetClearAt(context: KeyContext): number {
+  return context.settings.budget && context.budget
+    ? budgetReadyAt(context.settings.budget, context.budget)
+    : 0;
+}
 
 type SyncEvent = Extract<KeyEvent, { type: 'key.sync' }>;
 
@@ -18,9 +34,14 @@ type SyncEvent = Extract<KeyEvent, { type: 'key.sync' }>;
 function externalNews(context: KeyContext, event: SyncEvent, now: number): Partial<KeyContext> | undefined {
   if (DEAD_REASONS.has(context.reason)) return undefined;
   if (DEAD_REASONS.has(event.reason)) return { reason: event.reason, recoveryAt: 0, probeSeq: 0 };
-  if (context.reason === 'failures') return undefined;
-  if (event.reason === 'failures' && event.recoveryAt > now) {
-    return { reason: 'failures', recoveryAt: event.recoveryAt, recoveryDelayMs: event.recoveryDelayMs };
+  if (recovering(context)) return undefined;
+  if ((event.reason === 'failures' || event.reason === 'quota') && event.recoveryAt > now) {
+    return {
+      reason: event.reason,
+      recoveryAt: event.recoveryAt,
+      recoveryDelayMs: event.recoveryDelayMs,
+      probeSeq: 0,
+    };
   }
   if (COOLING_REASONS.has(event.reason) && event.cooldownUntil > Math.max(now, context.cooldownUntil)) {
     return { reason: event.reason, cooldownUntil: event.cooldownUntil };
@@ -30,6 +51,14 @@ function externalNews(context: KeyContext, event: SyncEvent, now: number): Parti
 
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
+
+/** The budget after a success reconciles reserved and used tokens. */
+function reconciled(context: KeyContext, event: KeyEvent, now: number): KeyContext['budget'] {
+  const limits = context.settings.budget;
+  if (!limits || !context.budget || event.type !== 'lease.release' || event.tokenDelta === 0)
+    return context.budget;
+  return reconcileTokens(limits, context.budget, now, event.tokenDelta);
+}
 
 function ewma(previous: number | null, sample: number | undefined, alpha: number): number | null {
   if (sample === undefined || !Number.isFinite(sample) || sample < 0) return previous;
@@ -56,7 +85,33 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       noLeaseOut: ({ context }) => context.inFlight <= 0,
       grantFillsCapacity: ({ context }) =>
         context.settings.maxConcurrent !== null && context.inFlight + 1 >= context.settings.maxConcurrent,
-      isRevocation: ({ event }) => event.type === 'lease.fail' && event.kind !== 'failure',
+      isRevocation: ({ event }) =>
+        event.type === 'lease.fail' && (event.kind === 'revoked' || event.kind === 'disabled'),
+      isQuotaSpent: ({ event }) => event.type === 'lease.fail' && event.kind === 'quota',
+      isOutageError: ({ event }) => event.type === 'lease.fail' && event.kind === 'provider',
+      isProbeOutage: ({ context, event }) =>
+        event.type === 'lease.fail' &&
+        event.kind === 'provider' &&
+        context.probeSeq !== 0 &&
+        event.seq === context.probeSeq,
+      grantSpendsBudget: ({ context, event }) =>
+        event.type === 'lease.grant' &&
+        context.settings.budget !== null &&
+        context.budget !== null &&
+        budgetReadyAt(
+          context.settings.budget,
+          chargeGrant(context.settings.budget, context.budget, deps.now(), event.tokens),
+        ) > deps.now(),
+      successRests: ({ context, event }) => {
+        if (event.type !== 'lease.release') return false;
+        if (event.restMs !== undefined && event.restMs > 0) return true;
+        const limits = context.settings.budget;
+        if (!limits || !context.budget || event.tokenDelta <= 0) return false;
+        return (
+          budgetReadyAt(limits, reconcileTokens(limits, context.budget, deps.now(), event.tokenDelta)) >
+          deps.now()
+        );
+      },
       reachesMaxFailures: ({ context }) => context.consecutiveFailures + 1 >= context.settings.maxFailures,
       isProbeOutcome: ({ context, event }) =>
         event.type !== 'lease.grant' &&
@@ -66,9 +121,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       isDrained: ({ context }) => context.draining && context.inFlight <= 0,
       isDraining: ({ context }) => context.draining,
       isDead: ({ context }) => context.reason === 'revoked' || context.reason === 'disabled',
-      isProbing: ({ context }) => context.reason === 'failures' && context.probeSeq !== 0,
-      isRecoveryPending: ({ context }) => context.reason === 'failures' && context.recoveryAt > deps.now(),
-      isHalfOpen: ({ context }) => context.reason === 'failures',
+      isProbing: ({ context }) => recovering(context) && context.probeSeq !== 0,
+      isRecoveryPending: ({ context }) => recovering(context) && context.recoveryAt > deps.now(),
+      isHalfOpen: ({ context }) => recovering(context),
       isCoolingDue: ({ context }) => context.cooldownUntil > deps.now(),
       isNewsFromElsewhere: ({ context, event }) =>
         event.type === 'key.sync' && externalNews(context, event, deps.now()) !== undefined,
@@ -80,14 +135,40 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       recoveryDue: ({ context }) => Math.max(0, context.recoveryAt - deps.now()),
     },
     actions: {
-      recordGrant: assign(({ context, event }) =>
-        event.type === 'lease.grant'
-          ? { inFlight: context.inFlight + 1, lastLeaseSeq: event.seq, lastUsedAt: deps.now() }
-          : {},
-      ),
+      recordGrant: assign(({ context, event }) => {
+        if (event.type !== 'lease.grant') return {};
+        const now = deps.now();
+        const limits = context.settings.budget;
+        return {
+          inFlight: context.inFlight + 1,
+          lastLeaseSeq: event.seq,
+          lastUsedAt: now,
+          budget:
+            limits && context.budget
+              ? chargeGrant(limits, context.budget, now, event.tokens)
+              : context.budget,
+        };
+      }),
+      // The grant used up the budget: rest until it is clear (waiters wake exactly then).
+      coolForBudget: assign(({ context }) => {
+        const clearAt = budgetClearAt(context);
+        if (clearAt <= context.cooldownUntil && COOLING_REASONS.has(context.reason)) return {};
+        return { cooldownUntil: Math.max(context.cooldownUntil, clearAt), reason: 'budget' as KeyReason };
+      }),
+      // A success said the quota is used up until a reset, or used more tokens than reserved.
+      restAfterSuccess: assign(({ context, event }) => {
+        const now = deps.now();
+        const restUntil =
+          event.type === 'lease.release' && event.restMs !== undefined ? now + event.restMs : 0;
+        const clearAt = budgetClearAt(context);
+        const until = Math.max(restUntil, clearAt);
+        if (until <= Math.max(now, context.cooldownUntil)) return {};
+        return { cooldownUntil: until, reason: (restUntil >= clearAt ? 'quota' : 'budget') as KeyReason };
+      }),
       markProbe: assign(({ event }) => (event.type === 'lease.grant' ? { probeSeq: event.seq } : {})),
       recordSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
+        budget: reconciled(context, event, deps.now()),
         counts: { ...context.counts, successes: context.counts.successes + 1 },
         consecutiveFailures: 0,
         rateLimitStreak: 0,
@@ -100,6 +181,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // A success while exhausted is counted, but only the probe decides recovery.
       countSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
+        budget: reconciled(context, event, deps.now()),
         counts: { ...context.counts, successes: context.counts.successes + 1 },
         latencyEwma: ewma(
           context.latencyEwma,
@@ -113,6 +195,37 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         consecutiveFailures: context.consecutiveFailures + 1,
         lastPenaltyAt: deps.now(),
       })),
+      // The pool judged this 5xx/network error an outage: counted, but not against the key's health.
+      countProviderError: assign(({ context }) => ({
+        inFlight: context.inFlight - 1,
+        counts: { ...context.counts, failures: context.counts.failures + 1 },
+        lastPenaltyAt: deps.now(),
+      })),
+      releaseProbe: assign({ probeSeq: 0 }),
+      // A spend or daily quota is spent: out until the stated reset, or (none stated) half-open
+      // probing on the recovery schedule. The key is valid, so failures are not counted.
+      spendQuota: assign(({ context, event }) => {
+        const now = deps.now();
+        const hint = event.type === 'lease.fail' ? event.retryAfterMs : undefined;
+        const already = context.reason === 'quota' && context.recoveryAt > 0;
+        const base = already
+          ? Math.min(context.settings.recoveryMaxDelayMs, Math.max(context.recoveryDelayMs, 1) * 2)
+          : context.settings.recoveryInitialDelayMs;
+        const until =
+          hint !== undefined && Number.isFinite(hint)
+            ? now + Math.max(0, hint)
+            : now + jittered(base, context.settings.recoveryMaxDelayMs);
+        return {
+          inFlight: context.inFlight - 1,
+          counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
+          consecutiveFailures: 0,
+          lastPenaltyAt: now,
+          reason: 'quota' as KeyReason,
+          recoveryDelayMs: base,
+          recoveryAt: Math.max(already ? context.recoveryAt : 0, until, now + 1),
+          probeSeq: 0,
+        };
+      }),
       markDead: assign(({ event }) => ({
         reason:
           event.type === 'lease.fail' && event.kind === 'disabled' ? 'disabled' : ('revoked' as KeyReason),
@@ -139,7 +252,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         };
       }),
       endRecovery: assign(({ context }) => ({
-        reason: context.reason === 'failures' ? null : context.reason,
+        reason: recovering(context) ? null : context.reason,
         recoveryAt: 0,
         recoveryDelayMs: 0,
         probeSeq: 0,
@@ -197,7 +310,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // The operator vouches for the key again: revocation and failure history go, a drain is
       // cancelled; a provider-imposed cooldown stays (the provider said so).
       revive: assign(({ context }) => ({
-        reason: COOLING_REASONS.has(context.reason) ? context.reason : null,
+        reason:
+          COOLING_REASONS.has(context.reason) && !recovering(context) && context.cooldownUntil > deps.now()
+            ? context.reason
+            : null,
         recoveryAt: 0,
         recoveryDelayMs: 0,
         probeSeq: 0,
@@ -236,6 +352,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       lastLeaseSeq: input.restored?.lastLeaseSeq ?? 0,
       lastUsedAt: input.restored?.lastUsedAt ?? 0,
       lastPenaltyAt: input.restored?.lastPenaltyAt ?? 0,
+      budget: input.settings.budget
+        ? (input.restored?.budget ?? { requestsAt: 0, tokensAt: 0, dayAt: 0 })
+        : null,
     }),
     initial: 'routing',
     on: {
@@ -246,6 +365,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       'lease.fail': [
         { guard: 'noLeaseOut' },
         { guard: 'isRevocation', target: '#key.exhausted.dead', actions: ['countFailure', 'markDead'] },
+        { guard: 'isQuotaSpent', target: '#key.exhausted.failing', actions: 'spendQuota' },
+        { guard: 'isOutageError', actions: 'countProviderError' },
         { actions: 'countFailure' },
       ],
       'lease.rateLimit': [{ guard: 'noLeaseOut' }, { target: '#key.routing', actions: 'applyRateLimit' }],
@@ -271,17 +392,24 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         ],
       },
       available: {
-        description: 'May be leased now: healthy, under its concurrency cap.',
+        description: 'May be leased now: healthy, under its concurrency cap, within its budget.',
         entry: 'notifyReady',
         on: {
           'lease.grant': [
+            { guard: 'grantSpendsBudget', target: 'routing', actions: ['recordGrant', 'coolForBudget'] },
             { guard: 'grantFillsCapacity', target: 'busy', actions: 'recordGrant' },
             { actions: 'recordGrant' },
           ],
-          'lease.release': [{ guard: 'noLeaseOut' }, { actions: 'recordSuccess' }],
+          'lease.release': [
+            { guard: 'noLeaseOut' },
+            { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
+            { actions: 'recordSuccess' },
+          ],
           'lease.fail': [
             { guard: 'noLeaseOut' },
             { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
+            { guard: 'isQuotaSpent', target: 'exhausted.failing', actions: 'spendQuota' },
+            { guard: 'isOutageError', actions: 'countProviderError' },
             {
               guard: 'reachesMaxFailures',
               target: 'exhausted.failing',
@@ -294,10 +422,16 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       busy: {
         description: 'At its concurrency cap; the next settle frees a slot.',
         on: {
-          'lease.release': [{ guard: 'noLeaseOut' }, { target: 'available', actions: 'recordSuccess' }],
+          'lease.release': [
+            { guard: 'noLeaseOut' },
+            { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
+            { target: 'available', actions: 'recordSuccess' },
+          ],
           'lease.fail': [
             { guard: 'noLeaseOut' },
             { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
+            { guard: 'isQuotaSpent', target: 'exhausted.failing', actions: 'spendQuota' },
+            { guard: 'isOutageError', target: 'available', actions: 'countProviderError' },
             {
               guard: 'reachesMaxFailures',
               target: 'exhausted.failing',
@@ -312,10 +446,16 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         entry: 'labelCooldown',
         after: { cooldownElapsed: { target: 'routing', actions: 'endCooldown' } },
         on: {
-          'lease.release': [{ guard: 'noLeaseOut' }, { actions: 'recordSuccess' }],
+          'lease.release': [
+            { guard: 'noLeaseOut' },
+            { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
+            { actions: 'recordSuccess' },
+          ],
           'lease.fail': [
             { guard: 'noLeaseOut' },
             { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
+            { guard: 'isQuotaSpent', target: 'exhausted.failing', actions: 'spendQuota' },
+            { guard: 'isOutageError', actions: 'countProviderError' },
             {
               guard: 'reachesMaxFailures',
               target: 'exhausted.failing',
@@ -326,7 +466,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         },
       },
       exhausted: {
-        description: 'Failing (half-open recovery with one probe) or dead (revoked, disabled).',
+        description:
+          'Failing or out of quota (half-open recovery with one probe), or dead (revoked, disabled).',
         initial: 'failing',
         on: {
           // A rate limit proves the key authenticates: it is valid, only throttled.
@@ -337,7 +478,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         },
         states: {
           failing: {
-            description: 'Waiting for recoveryAt before admitting a probe.',
+            description:
+              'Waiting for recoveryAt (a recovery delay, or the stated quota reset) before a probe.',
             after: { recoveryDue: { target: 'probeReady' } },
           },
           probeReady: {
@@ -353,13 +495,21 @@ export function createKeyMachine(deps: KeyMachineDeps) {
                 {
                   guard: 'isProbeOutcome',
                   target: '#key.routing',
-                  actions: ['recordSuccess', 'endRecovery'],
+                  actions: ['recordSuccess', 'endRecovery', 'restAfterSuccess'],
                 },
                 { actions: 'countSuccess' },
               ],
               'lease.fail': [
                 { guard: 'noLeaseOut' },
                 { guard: 'isRevocation', target: 'dead', actions: ['countFailure', 'markDead'] },
+                { guard: 'isQuotaSpent', target: 'failing', actions: 'spendQuota' },
+                // An outage says nothing about this key: admit another probe later.
+                {
+                  guard: 'isProbeOutage',
+                  target: 'probeReady',
+                  actions: ['countProviderError', 'releaseProbe'],
+                },
+                { guard: 'isOutageError', actions: 'countProviderError' },
                 { guard: 'isProbeOutcome', target: 'failing', actions: ['countFailure', 'backOffRecovery'] },
                 { actions: 'countFailure' },
               ],

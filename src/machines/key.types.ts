@@ -1,7 +1,13 @@
+import type { BudgetLimits, BudgetState } from '../limits/budget.js';
+
 /** The four states SPEC §2 names, plus `draining` for a key removed while leases are out. */
 export type KeyStateName = 'available' | 'busy' | 'cooling' | 'exhausted' | 'draining';
 
-/** Why a key is cooling or exhausted. */
+/**
+ * Why a key is cooling (`rate-limited`, `budget`, `quota`) or exhausted (`failures`, `quota`,
+ * `revoked`, `disabled`). `quota` is cooling when a success said the window's quota is used up
+ * until a known reset, and exhausted when a 429 said a spend or daily quota is spent.
+ */
 export type KeyReason = 'rate-limited' | 'budget' | 'quota' | 'failures' | 'revoked' | 'disabled';
 
 /** Per-key settings, fixed for the key's lifetime (defaults come from the pool options). */
@@ -24,6 +30,10 @@ export interface KeySettings {
   readonly recoveryMaxDelayMs: number;
   /** Weight of the newest sample in the latency EWMA, in (0, 1]. */
   readonly latencyAlpha: number;
+  /** rpm / tpm / rpd budgets, or `null` when the key has none. */
+  readonly budget: BudgetLimits | null;
+  /** Keys sharing a provider quota (one OpenAI project, one Gemini project) share a group name. */
+  readonly group: string | null;
 }
 
 /** Lifetime outcome counters of a key. */
@@ -39,7 +49,7 @@ export interface KeyCounts {
  *
  * Keep it under 20 top-level fields: XState copies context with `Object.assign({}, …)` on every
  * `assign`, and V8 turns such a copy of a 20+ field object into a slow dictionary (≈ 20× slower).
- * Related fields are grouped (`settings`, `counts`) for that reason.
+ * Related fields are grouped (`settings`, `counts`, `budget`) for that reason.
  */
 export interface KeyContext {
   /** Fingerprint of the key (never the key itself). */
@@ -55,11 +65,11 @@ export interface KeyContext {
   rateLimitStreak: number;
   /** EWMA of successful call latency (ms); `null` until the first success. */
   latencyEwma: number | null;
-  /** End of the current cooldown (epoch ms); 0 when never cooled. Only ever extended while cooling. */
+  /** End of the current cooldown (epoch ms); 0 when none. Only ever extended while cooling. */
   cooldownUntil: number;
   /** Why the key is cooling or exhausted; `null` when healthy. */
   reason: KeyReason | null;
-  /** When the next probe is admitted (epoch ms), while exhausted for failures; else 0. */
+  /** When the next probe is admitted (epoch ms), while exhausted for failures or quota; else 0. */
   recoveryAt: number;
   /** Current un-jittered recovery delay (ms); doubles after each failed probe; 0 when healthy. */
   recoveryDelayMs: number;
@@ -74,22 +84,45 @@ export interface KeyContext {
   lastUsedAt: number;
   /** When the key last failed or was rate limited (epoch ms); the latency strategy penalises it. */
   lastPenaltyAt: number;
+  /** Budget meters, or `null` when the key has no budget. */
+  budget: BudgetState | null;
 }
 
-/** What kind of failure a `lease.fail` reports. */
-export type FailureKind = 'failure' | 'revoked' | 'disabled';
+/**
+ * What kind of failure a `lease.fail` reports.
+ * - `failure`: counts toward `maxFailures`;
+ * - `provider`: a provider-wide error (5xx, 529, network) the pool judged an outage: counted, but
+ *   never against the key's health;
+ * - `quota`: a spend or daily quota is spent: exhausted until the stated reset (or half-open probing);
+ * - `revoked` (401/403), `disabled` (402, billing): out until `resetKey`/`addKey`.
+ */
+export type FailureKind = 'failure' | 'provider' | 'quota' | 'revoked' | 'disabled';
 
 /**
  * Events a key actor accepts. Settle events may arrive in every state; `seq` is the grant sequence
  * of the lease being settled (the pool numbers grants).
  */
 export type KeyEvent =
-  | { readonly type: 'lease.grant'; readonly seq: number }
-  | { readonly type: 'lease.release'; readonly seq: number; readonly latencyMs: number | undefined }
-  | { readonly type: 'lease.fail'; readonly seq: number; readonly kind: FailureKind }
+  | { readonly type: 'lease.grant'; readonly seq: number; readonly tokens: number }
+  | {
+      readonly type: 'lease.release';
+      readonly seq: number;
+      readonly latencyMs: number | undefined;
+      /** Tokens used minus tokens reserved at grant (budget reconciliation); 0 when unknown. */
+      readonly tokenDelta: number;
+      /** How long the success said the key's quota is used up (remaining 0 until a reset), if it did. */
+      readonly restMs: number | undefined;
+    }
+  | {
+      readonly type: 'lease.fail';
+      readonly seq: number;
+      readonly kind: FailureKind;
+      /** For `quota`: when the provider said the quota resets (ms from now). */
+      readonly retryAfterMs: number | undefined;
+    }
   | { readonly type: 'lease.rateLimit'; readonly seq: number; readonly retryAfterMs: number | undefined }
   | {
-      /** What another process recorded for this key (via storage `watch`): honoured if it is news. */
+      /** What another process (storage `watch`) or a key of the same quota group recorded: honoured if it is news. */
       readonly type: 'key.sync';
       readonly reason: KeyReason | null;
       readonly cooldownUntil: number;
@@ -127,6 +160,7 @@ export interface KeyInput {
       | 'recoveryDelayMs'
       | 'lastUsedAt'
       | 'lastPenaltyAt'
+      | 'budget'
     >
   >;
 }

@@ -1,6 +1,7 @@
 import { type ActorRefFrom, assertEvent, enqueueActions, setup } from 'xstate';
 import { type Clock, systemClock } from '../clock.js';
 import { type KeyChangeListener, type KeyEntry, KeyIndex } from '../pool/key-index.js';
+import { ProviderHealth } from '../pool/provider-health.js';
 import { leastBusy } from '../pool/strategies/least-busy.js';
 import type { Strategy } from '../pool/strategies/strategy.js';
 import type { StrategyMemory } from '../pool/strategies/types.js';
@@ -21,7 +22,25 @@ export interface PoolMachineDeps {
   readonly seed: number;
   /** Told after every change of a key's cached view (events, persistence). */
   readonly onKeyChange?: KeyChangeListener;
+  /** Provider-outage detection and pool-wide backoff. Defaults: 10 s window, 250 ms doubling to 2 s. */
+  readonly outage?: OutageSettings;
 }
+
+/** How the pool tells a provider outage from a bad key, and how long it then backs off as a whole. */
+export interface OutageSettings {
+  /** How far back pool-wide outcomes count (ms). */
+  readonly windowMs: number;
+  /** First pool-wide backoff (ms); doubles while the outage lasts. */
+  readonly initialBackoffMs: number;
+  /** Longest pool-wide backoff (ms): short, so recovery is noticed within about this long. */
+  readonly maxBackoffMs: number;
+}
+
+export const DEFAULT_OUTAGE: OutageSettings = {
+  windowMs: 10_000,
+  initialBackoffMs: 250,
+  maxBackoffMs: 2_000,
+};
 
 export interface PoolContext {
   /** Key actors by fingerprint. */
@@ -32,6 +51,10 @@ export interface PoolContext {
   nextOrder: number;
   /** The strategy's memory (round-robin cursor, smooth-weighted current weights, random state). */
   strategyMemory: StrategyMemory;
+  /** A provider outage the pool is backing off from as a whole, or `null`. */
+  outage: { readonly until: number; readonly level: number } | null;
+  /** The last outage backoff: a new outage soon after it escalates the backoff. */
+  lastOutage: { readonly endedAt: number; readonly level: number } | null;
 }
 
 const expireId = (requestId: number): string => `expire-${requestId}`;
@@ -99,7 +122,12 @@ function timedReturnMs(index: KeyIndex, now: number): number | undefined {
  */
 export function createPoolMachine(deps: PoolMachineDeps) {
   const { clock, strategy } = deps;
-  const index = new KeyIndex(deps.onKeyChange, strategy.schedulable);
+  const outageSettings = deps.outage ?? DEFAULT_OUTAGE;
+  const health = new ProviderHealth(outageSettings.windowMs);
+  const index = new KeyIndex((entry, previous) => {
+    if (entry.context.counts.successes > previous.context.counts.successes) health.recordSuccess(clock.now());
+    deps.onKeyChange?.(entry, previous);
+  }, strategy.schedulable);
   const waiters = new WaiterQueue();
   // Grants are numbered in the order they are made (request ids are not: a priority hand-off
   // serves a later request first). Least-busy ties and probe identity rely on this order. It is
@@ -107,12 +135,12 @@ export function createPoolMachine(deps: PoolMachineDeps) {
   let grantSeq = 0;
 
   /** Books a grant in the index; returns the event for the key and the one for the wrapper. */
-  const grant = (entry: KeyEntry, requestId: number, waitedMs: number) => {
+  const grant = (entry: KeyEntry, requestId: number, waitedMs: number, tokens: number) => {
     const probe = entry.probe;
     const seq = ++grantSeq;
     index.noteGrant(entry, seq);
     return {
-      toKey: { type: 'lease.grant', seq } as const,
+      toKey: { type: 'lease.grant', seq, tokens } as const,
       granted: { type: 'lease.granted', requestId, keyId: entry.keyId, probe, seq, waitedMs } as const,
     };
   };
@@ -143,20 +171,26 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       emitted: {} as PoolEmitted,
     },
     actors: { key: deps.keyMachine },
+    delays: {
+      outageBackoff: ({ context }) => Math.max(0, (context.outage?.until ?? 0) - clock.now()),
+    },
     actions: {
       acquire: enqueueActions(({ context, event, enqueue }) => {
         assertEvent(event, 'pool.acquire');
         const now = clock.now();
         let selection: ReturnType<Strategy['select']>;
         try {
-          selection = strategy.select({ index, memory: context.strategyMemory, now });
+          // While the pool backs off from a provider outage, nobody is granted a key.
+          selection = context.outage
+            ? undefined
+            : strategy.select({ index, memory: context.strategyMemory, now });
         } catch (error) {
           enqueue.emit(rejection(event.requestId, 'strategy', now, error));
           return;
         }
         if (selection) {
           const { entry, memory } = selection;
-          const { toKey, granted } = grant(entry, event.requestId, 0);
+          const { toKey, granted } = grant(entry, event.requestId, 0, event.tokens);
           enqueue.sendTo(entry.ref, toKey);
           enqueue.emit(granted);
           if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
@@ -171,7 +205,11 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           return;
         }
         // Fail fast: nothing can become eligible before the deadline, so waiting is pointless.
-        const earliest = earliestReturnMs(index, now);
+        const keysBack = earliestReturnMs(index, now);
+        const earliest =
+          keysBack === undefined || !context.outage
+            ? keysBack
+            : Math.max(keysBack, context.outage.until - now);
         if (earliest === undefined || earliest > event.timeoutMs) {
           enqueue.emit(rejection(event.requestId, 'unavailable', now));
           return;
@@ -181,6 +219,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           priority: event.priority,
           since: now,
           deadline: now + event.timeoutMs,
+          tokens: event.tokens,
         });
         if (Number.isFinite(event.timeoutMs)) {
           enqueue.raise(
@@ -201,7 +240,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           const entry = index.get(event.keyId);
           if (entry) index.refresh(entry);
         }
-        if (waiters.size === 0) return;
+        if (waiters.size === 0 || context.outage) return;
         const now = clock.now();
         let memory = context.strategyMemory;
         for (let waiter = waiters.peek(); waiter; waiter = waiters.peek()) {
@@ -218,12 +257,68 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           waiters.shift();
           if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
           const { entry } = selection;
-          const { toKey, granted } = grant(entry, waiter.requestId, now - waiter.since);
+          const { toKey, granted } = grant(entry, waiter.requestId, now - waiter.since, waiter.tokens);
           memory = selection.memory;
           enqueue.sendTo(entry.ref, toKey);
           enqueue.emit(granted);
         }
         if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
+      }),
+      // A 5xx, 529 or network error counts against the key only while other keys succeed; when
+      // most of the pool fails at once it is the provider, and the pool backs off as a whole
+      // instead of exhausting its keys one by one.
+      judgeProviderError: enqueueActions(({ context, event, enqueue }) => {
+        assertEvent(event, 'pool.providerError');
+        const entry = index.get(event.keyId);
+        const now = clock.now();
+        health.recordError(event.keyId, now);
+        const seen = health.view(now);
+        let schedulable = 0;
+        for (const candidate of index.values())
+          if (candidate.schedulable && candidate.state !== 'draining') schedulable++;
+        // During a backoff every error is the outage's (leases granted before it still settle).
+        const outage =
+          context.outage !== null ||
+          (seen.errorKeys >= Math.min(2, schedulable) && seen.errors >= seen.successes);
+        // Blame the key only when the provider demonstrably works for others right now.
+        const keysFault = !outage && seen.successes > 0;
+        if (entry) {
+          enqueue.sendTo(entry.ref, {
+            type: 'lease.fail',
+            seq: event.seq,
+            kind: keysFault ? 'failure' : 'provider',
+            retryAfterMs: undefined,
+          });
+        }
+        if (!outage || context.outage) return;
+        const last = context.lastOutage;
+        const level = last && now - last.endedAt < outageSettings.windowMs ? last.level + 1 : 1;
+        const backoff = Math.min(
+          outageSettings.maxBackoffMs,
+          outageSettings.initialBackoffMs * 2 ** (level - 1),
+        );
+        const until = now + backoff;
+        enqueue.assign({ outage: { until, level } });
+        enqueue.emit({ type: 'pool.outage', until, level });
+        enqueue.raise({ type: 'pool.outage' });
+      }),
+      endOutage: enqueueActions(({ context, enqueue }) => {
+        if (!context.outage) return;
+        enqueue.assign({ outage: null, lastOutage: { endedAt: clock.now(), level: context.outage.level } });
+        enqueue.emit({ type: 'pool.outageOver' });
+      }),
+      // The provider said a quota shared by a group of keys (one project) is spent: they all rest.
+      restGroup: enqueueActions(({ event, enqueue }) => {
+        assertEvent(event, 'pool.groupRest');
+        const source = index.get(event.keyId);
+        const group = source?.context.settings.group;
+        if (!source || !group) return;
+        index.refresh(source);
+        const { reason, cooldownUntil, recoveryAt, recoveryDelayMs } = source.context;
+        for (const entry of index.values()) {
+          if (entry === source || entry.context.settings.group !== group) continue;
+          enqueue.sendTo(entry.ref, { type: 'key.sync', reason, cooldownUntil, recoveryAt, recoveryDelayMs });
+        }
       }),
       expireWaiter: enqueueActions(({ event, enqueue }) => {
         assertEvent(event, 'pool.expire');
@@ -340,25 +435,42 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         nextChildId: input.keys.length,
         nextOrder: maxOrder + 1,
         strategyMemory: strategy.initialMemory(deps.seed),
+        outage: null,
+        lastOutage: null,
       };
     },
     initial: 'running',
+    on: {
+      'pool.expire': { actions: 'expireWaiter' },
+      'pool.cancel': { actions: 'cancelWaiter' },
+      // No serving here: the new key is not started yet; its own key.ready wakes the waiters.
+      'pool.addKey': { actions: 'addKey' },
+      'pool.removeKey': { actions: 'removeKey' },
+      'key.drained': { actions: 'removeKey' },
+      'pool.resetKey': { actions: 'resetKey' },
+      'pool.providerError': { actions: 'judgeProviderError' },
+      'pool.groupRest': { actions: 'restGroup' },
+      'xstate.error.actor.*': { actions: 'replaceCrashedKey' },
+      'pool.close': { target: '.closed', actions: ['rejectAllWaiters', 'stopAllKeys'] },
+    },
     states: {
       running: {
         description: 'Granting leases; waiters are woken by the event that frees a key.',
         on: {
           'pool.acquire': { actions: 'acquire' },
           'key.ready': { actions: 'serveWaiters' },
-          'pool.expire': { actions: 'expireWaiter' },
-          'pool.cancel': { actions: 'cancelWaiter' },
-          // No serving here: the new key is not started yet; its own key.ready wakes the waiters.
-          'pool.addKey': { actions: 'addKey' },
-          'pool.removeKey': { actions: 'removeKey' },
-          'key.drained': { actions: 'removeKey' },
-          'pool.resetKey': { actions: 'resetKey' },
-          'xstate.error.actor.*': { actions: 'replaceCrashedKey' },
-          'pool.close': { target: 'closed', actions: ['rejectAllWaiters', 'stopAllKeys'] },
+          'pool.outage': { target: 'backingOff' },
         },
+      },
+      backingOff: {
+        description:
+          'Most keys fail at once: the provider is down. Nobody is granted a key until outage.until.',
+        on: {
+          // Requests queue (or fail fast) meanwhile; key.ready only refreshes the index.
+          'pool.acquire': { actions: 'acquire' },
+          'key.ready': { actions: 'serveWaiters' },
+        },
+        after: { outageBackoff: { target: 'running', actions: ['endOutage', 'serveWaiters'] } },
       },
       closed: {
         description: 'Takes no acquires; every key actor and timer is stopped.',

@@ -16,7 +16,15 @@ export type PoolEvent =
       readonly timeoutMs: number;
       /** `false` for `tryAcquire`: grant now or reject now. */
       readonly wait: boolean;
+      /** Tokens the caller expects to use (reserved from the key's tpm budget). */
+      readonly tokens: number;
     }
+  /** A lease ended in a provider error (5xx, 529, network): the pool decides whether the key or the provider is to blame. */
+  | { readonly type: 'pool.providerError'; readonly keyId: string; readonly seq: number }
+  /** A key's settle said its quota *group* is spent or throttled: the other keys of the group rest too. */
+  | { readonly type: 'pool.groupRest'; readonly keyId: string }
+  /** Internal: a provider outage was detected (raised by the pool itself). */
+  | { readonly type: 'pool.outage' }
   | { readonly type: 'pool.cancel'; readonly requestId: number }
   | { readonly type: 'pool.expire'; readonly requestId: number }
   /** Adds a key, or brings back one the pool has (revoked, exhausted or draining). */
@@ -59,6 +67,8 @@ export type PoolEmitted =
       readonly priority: number;
       readonly waiting: number;
     }
+  | { readonly type: 'pool.outage'; readonly until: number; readonly level: number }
+  | { readonly type: 'pool.outageOver' }
   | { readonly type: 'key.added'; readonly keyId: string }
   | { readonly type: 'key.draining'; readonly keyId: string }
   | { readonly type: 'key.removed'; readonly keyId: string }

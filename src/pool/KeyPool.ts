@@ -13,6 +13,7 @@ import {
   UnknownKeyError,
 } from '../errors.js';
 import { fingerprint, isKeyId, type KeyId, maskKey } from '../fingerprint.js';
+import { restFromHeaders, usedTokens, waitFromHeaders } from '../limits/rest.js';
 import { createKeyMachine } from '../machines/key.machine.js';
 import type { KeyInput, KeyStateName } from '../machines/key.types.js';
 import {
@@ -47,6 +48,11 @@ import type { KeySnapshot } from './strategies/types.js';
 
 /** Options of {@link KeyPool.acquire}. */
 export interface AcquireOptions {
+  /**
+   * Tokens the call is expected to use (input + expected output). Reserved from the key's `tpm`
+   * budget at grant and reconciled by `release({ usage })`. Default 0; a finite number ≥ 0.
+   */
+  readonly tokens?: number;
   /** Aborting it rejects the wait with `AcquireAbortedError` and removes the waiter at once. */
   readonly signal?: AbortSignal;
   /** How long to wait (ms). Default: the pool's `acquireTimeoutMs`; ≥ 0 or `Infinity`. */
@@ -62,6 +68,8 @@ export interface PoolSnapshot {
   readonly metrics: PoolMetricsSnapshot;
   /** Name of the strategy in use. */
   readonly strategy: string;
+  /** A provider outage the pool is backing off from as a whole (nobody gets a key until `until`), or `null`. */
+  readonly outage: { readonly until: number; readonly level: number } | null;
   readonly closed: boolean;
   /** When the snapshot was taken (epoch ms, pool clock). */
   readonly at: number;
@@ -75,6 +83,13 @@ interface PendingAcquire {
   timeoutMs: number;
   /** False for `tryAcquire`, whose "nothing now" is an answer, not a timeout. */
   wait: boolean;
+  /** Tokens reserved from the key's budget. */
+  tokens: number;
+}
+
+/** A finite number, or `undefined`. */
+function finite(value: number | undefined): number | undefined {
+  return value !== undefined && Number.isFinite(value) ? value : undefined;
 }
 
 const RESTORED = Symbol('restored');
@@ -191,6 +206,7 @@ export class KeyPool {
       maxWaiters: normalized.maxWaiters,
       seed: normalized.seed,
       onKeyChange,
+      outage: normalized.outage,
     });
     this.#runtime = runtime;
     this.#actor = createActor(machine, {
@@ -227,13 +243,25 @@ export class KeyPool {
     if (!Number.isFinite(priority)) {
       return Promise.reject(new InvalidConfigError('priority', 'expected a finite number'));
     }
+    const tokens = options?.tokens ?? 0;
+    if (typeof tokens !== 'number' || !Number.isFinite(tokens) || tokens < 0) {
+      return Promise.reject(new InvalidConfigError('tokens', 'expected a finite number ≥ 0'));
+    }
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(new AcquireAbortedError(signal.reason));
     const requestId = this.#nextRequestId++;
     return new Promise<Lease>((resolve, reject) => {
-      const pending: PendingAcquire = { resolve, reject, signal, onAbort: undefined, timeoutMs, wait: true };
+      const pending: PendingAcquire = {
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        timeoutMs,
+        wait: true,
+        tokens,
+      };
       this.#pending.set(requestId, pending);
-      this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs, wait: true });
+      this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs, wait: true, tokens });
       if (signal && this.#pending.has(requestId)) {
         pending.onAbort = () => this.#actor.send({ type: 'pool.cancel', requestId });
         signal.addEventListener('abort', pending.onAbort, { once: true });
@@ -242,7 +270,7 @@ export class KeyPool {
   }
 
   /** Leases a key if one is eligible right now; never waits. Returns `undefined` otherwise. */
-  tryAcquire(options?: Pick<AcquireOptions, 'priority'>): Lease | undefined {
+  tryAcquire(options?: Pick<AcquireOptions, 'priority' | 'tokens'>): Lease | undefined {
     if (this.#closed) throw new PoolClosedError();
     if (this.#listenerDepth > 0) {
       throw new KeyMeshError(
@@ -261,6 +289,7 @@ export class KeyPool {
       onAbort: undefined,
       timeoutMs: 0,
       wait: false,
+      tokens: options?.tokens ?? 0,
     };
     this.#pending.set(requestId, pending);
     this.#actor.send({
@@ -269,6 +298,7 @@ export class KeyPool {
       priority: options?.priority ?? 0,
       timeoutMs: 0,
       wait: false,
+      tokens: options?.tokens ?? 0,
     });
     this.#pending.delete(requestId);
     return granted;
@@ -290,7 +320,7 @@ export class KeyPool {
       if (!lease.settled) settleFromError(lease, error, this.#options.clock.now());
       throw error;
     }
-    if (!lease.settled) settleFromResult(lease, result, this.#options.clock.now());
+    if (!lease.settled) await settleFromResult(lease, result, () => this.#options.clock.now());
     return result;
   }
 
@@ -370,6 +400,7 @@ export class KeyPool {
       keys: this.#runtime.index.ring.map(toKeySnapshot),
       metrics: this.#metrics.snapshot(this.#runtime.waiters.size),
       strategy: this.#strategyName,
+      outage: this.#actor.getSnapshot().context.outage,
       closed: this.#closed,
       at: this.#options.clock.now(),
     };
@@ -514,25 +545,49 @@ export class KeyPool {
     this.#outstanding.get(lease.keyId)?.delete(lease);
     const entry = this.#runtime.index.get(lease.keyId);
     const { keyId, label, leaseId, grantSeq: seq } = lease;
+    const now = this.#options.clock.now();
     // Payloads are built only when someone listens: this is the hot path.
     if (outcome.type === 'released') {
-      const latencyMs = outcome.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
-      entry?.ref.send({ type: 'lease.release', seq, latencyMs });
+      const options = outcome.options;
+      const latencyMs = options?.latencyMs ?? now - lease.acquiredAt;
+      const used = options?.usage ? usedTokens(options.usage) : undefined;
+      entry?.ref.send({
+        type: 'lease.release',
+        seq,
+        latencyMs,
+        tokenDelta: used === undefined ? 0 : used - lease.tokens,
+        restMs: options?.headers ? restFromHeaders(options.headers, now) : undefined,
+      });
       this.#metrics.releases++;
       const state = entry?.state ?? 'available';
       if (this.#listens('released')) this.#emit('released', { keyId, label, leaseId, latencyMs, state });
       return state;
     }
     if (outcome.type === 'failed') {
-      entry?.ref.send({ type: 'lease.fail', seq, kind: outcome.kind });
+      const kind = outcome.options?.kind ?? 'failure';
+      if (kind === 'provider') {
+        // Whether a provider error is the key's fault is a pool-wide question.
+        this.#actor.send({ type: 'pool.providerError', keyId, seq });
+      } else {
+        entry?.ref.send({
+          type: 'lease.fail',
+          seq,
+          kind,
+          retryAfterMs: finite(outcome.options?.retryAfterMs),
+        });
+      }
+      if (outcome.options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
       this.#metrics.failures++;
       const state = entry?.state ?? 'available';
-      if (this.#listens('failed')) this.#emit('failed', { keyId, label, leaseId, kind: outcome.kind, state });
+      if (this.#listens('failed')) this.#emit('failed', { keyId, label, leaseId, kind, state });
       return state;
     }
-    const hint = outcome.retryAfterMs;
-    const retryAfterMs = hint === undefined || !Number.isFinite(hint) ? undefined : hint;
+    const options = outcome.options;
+    const retryAfterMs =
+      finite(options?.retryAfterMs ?? options?.cooldownMs) ??
+      (options?.headers ? waitFromHeaders(options.headers, now) : undefined);
     entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs });
+    if (options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
     this.#metrics.rateLimits++;
     const state = entry?.state ?? 'available';
     if (this.#listens('rate-limited'))
@@ -558,6 +613,7 @@ export class KeyPool {
             probe: event.probe,
             acquiredAt: this.#options.clock.now(),
             grantSeq: event.seq,
+            tokens: pending.tokens,
           },
           this.#settleLease,
         );
@@ -610,6 +666,12 @@ export class KeyPool {
       }
       case 'key.crashed':
         this.#emit('key-crashed', { ...this.#info(event.keyId), error: event.error });
+        return;
+      case 'pool.outage':
+        this.#emit('outage', { until: event.until, level: event.level });
+        return;
+      case 'pool.outageOver':
+        this.#emit('outage-over', {});
         return;
       case 'key.draining':
         return;

@@ -46,6 +46,10 @@ export interface KeyPoolEventMap {
   };
   /** A write to storage failed; the pool keeps serving and retries. */
   'storage-error': { readonly error: StorageError; readonly attempt: number };
+  /** Most of the pool failed at once: the provider is down; nobody is granted a key until `until` (epoch ms). */
+  outage: { readonly until: number; readonly level: number };
+  /** The pool-wide backoff ended; waiters are served again. */
+  'outage-over': Record<string, never>;
   /** A key was added at runtime. */
   'key-added': KeyRefInfo;
   /** A key was removed (after its leases drained). */

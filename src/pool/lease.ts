@@ -1,30 +1,61 @@
 import type { KeyId } from '../fingerprint.js';
+import type { HeadersInput } from '../limits/headers.js';
+import type { LimitScope } from '../limits/outcome.js';
 import type { FailureKind, KeyStateName } from '../machines/key.types.js';
+
+/** Token usage of a call, as providers report it. */
+export interface TokenUsage {
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+  /** Used when given; otherwise input + output. */
+  readonly totalTokens?: number;
+}
 
 /** Options of {@link Lease.release}. */
 export interface ReleaseOptions {
   /** How long the call took (ms). Default: the time since the lease was granted, on the pool's clock. */
   readonly latencyMs?: number;
+  /** Tokens the call used: reconciles the key's `tpm` budget against `acquire({ tokens })`'s estimate. */
+  readonly usage?: TokenUsage;
+  /**
+   * The response headers (a `Headers` object or a plain object). When they say the key's remaining
+   * requests or tokens are 0 until a stated reset (`x-ratelimit-*`, `anthropic-ratelimit-*`), the
+   * key rests until then (reason `quota`) — before any 429.
+   */
+  readonly headers?: HeadersInput;
 }
 
 /** Options of {@link Lease.fail}. */
 export interface FailOptions {
   /**
    * What the failure says about the key. Default `'failure'` (counts toward `maxFailures`).
-   * `'revoked'` (401/403) and `'disabled'` (402, billing) take the key out until `resetKey`/`addKey`.
+   * - `'provider'`: a 5xx, 529, network error or timeout: counts against the key only while other
+   *   keys succeed; when most of the pool fails, the pool backs off as a whole instead;
+   * - `'quota'`: a spend or daily quota is spent: exhausted until `retryAfterMs` (or probed on the
+   *   recovery schedule when no reset is known);
+   * - `'revoked'` (401/403) and `'disabled'` (402, billing): out until `resetKey`/`addKey`.
    */
   readonly kind?: FailureKind;
+  /** For `'quota'`: when the quota resets (ms from now). */
+  readonly retryAfterMs?: number;
+  /** `'group'` when the provider said the quota of the key's group (project), not the key, is spent. */
+  readonly scope?: LimitScope;
 }
 
 /** Options of {@link Lease.rateLimited}. */
 export interface RateLimitOptions {
   /**
    * How long the provider asked the key to rest (ms). Cooldowns extend, never shorten; ≤ 0 means
-   * "now". Without it the cooldown escalates 1 s, 2 s, 4 s … up to `defaultCooldownMs`.
+   * "now". Without it (and without usable `headers`) the cooldown escalates 1 s, 2 s, 4 s … up to
+   * `defaultCooldownMs`.
    */
   readonly retryAfterMs?: number;
   /** Alias of `retryAfterMs` (the seed's name). */
   readonly cooldownMs?: number;
+  /** The 429's headers: `retry-after`, `retry-after-ms`, `x-ratelimit-reset-*` … give the wait. */
+  readonly headers?: HeadersInput;
+  /** `'group'` when the provider said the group's (project's) quota, not the key's, is throttled. */
+  readonly scope?: LimitScope;
 }
 
 /** How a lease was settled. */
@@ -34,9 +65,9 @@ export type LeaseOutcome = 'released' | 'failed' | 'rate-limited';
 export type SettleLease = (
   lease: Lease,
   outcome:
-    | { readonly type: 'released'; readonly latencyMs: number | undefined }
-    | { readonly type: 'failed'; readonly kind: FailureKind; readonly error: unknown }
-    | { readonly type: 'rate-limited'; readonly retryAfterMs: number | undefined },
+    | { readonly type: 'released'; readonly options: ReleaseOptions | undefined }
+    | { readonly type: 'failed'; readonly error: unknown; readonly options: FailOptions | undefined }
+    | { readonly type: 'rate-limited'; readonly options: RateLimitOptions | undefined },
 ) => KeyStateName;
 
 /**
@@ -59,6 +90,8 @@ export class Lease {
   readonly acquiredAt: number;
   readonly #key: string;
   readonly #grantSeq: number;
+  /** Tokens reserved from the key's budget at grant. */
+  readonly tokens: number;
   readonly #settle: SettleLease;
   #outcome: LeaseOutcome | undefined;
 
@@ -72,6 +105,7 @@ export class Lease {
       probe: boolean;
       acquiredAt: number;
       grantSeq: number;
+      tokens: number;
     },
     settle: SettleLease,
   ) {
@@ -82,6 +116,7 @@ export class Lease {
     this.probe = info.probe;
     this.acquiredAt = info.acquiredAt;
     this.#grantSeq = info.grantSeq;
+    this.tokens = info.tokens;
     this.#settle = settle;
   }
 
@@ -106,20 +141,17 @@ export class Lease {
 
   /** The call succeeded. Returns the key's state afterwards. */
   release(options?: ReleaseOptions): KeyStateName {
-    return this.#settle(this, { type: 'released', latencyMs: options?.latencyMs });
+    return this.#settle(this, { type: 'released', options });
   }
 
   /** The call failed. Returns the key's state afterwards (never throws for the key's sake). */
   fail(error?: unknown, options?: FailOptions): KeyStateName {
-    return this.#settle(this, { type: 'failed', kind: options?.kind ?? 'failure', error });
+    return this.#settle(this, { type: 'failed', error, options });
   }
 
   /** The provider rate limited the call. Returns the key's state afterwards. */
   rateLimited(options?: RateLimitOptions): KeyStateName {
-    return this.#settle(this, {
-      type: 'rate-limited',
-      retryAfterMs: options?.retryAfterMs ?? options?.cooldownMs,
-    });
+    return this.#settle(this, { type: 'rate-limited', options });
   }
 
   /** @internal Marks the lease settled; returns false when it already was. */

@@ -1,7 +1,9 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import { type Clock, systemClock } from '../clock.js';
 import { InvalidConfigError } from '../errors.js';
+import { type BudgetLimits, hasBudget } from '../limits/budget.js';
 import type { KeySettings } from '../machines/key.types.js';
+import { DEFAULT_OUTAGE, type OutageSettings } from '../machines/pool.machine.js';
 import { memoryStorage } from '../storage/memory.js';
 import type { StorageAdapter } from '../storage/types.js';
 import type { CustomStrategy, StrategyName } from './strategies/types.js';
@@ -16,6 +18,20 @@ export interface KeyConfig {
   readonly weight?: number;
   /** Concurrent leases on this key. Default: the pool's `maxConcurrentPerKey`; integer ≥ 1 or `Infinity`. */
   readonly maxConcurrent?: number;
+  /**
+   * Requests per minute this key may make. Paced evenly (one request every 60 000 / rpm ms, no
+   * burst), which never trips a provider's per-second or per-minute window. Integer ≥ 1; default none.
+   */
+  readonly rpm?: number;
+  /** Tokens per minute (input + output), paced by weight; reserve with `acquire({ tokens })`, reconcile with `release({ usage })`. Integer ≥ 1. */
+  readonly tpm?: number;
+  /** Requests per day; the whole day's budget may be used as a burst. Integer ≥ 1. */
+  readonly rpd?: number;
+  /**
+   * Keys sharing a provider quota (one OpenAI project, one Gemini project) share a group name: when
+   * the provider says the shared quota (not the key) is spent, they all rest together.
+   */
+  readonly group?: string;
 }
 
 /** Options of {@link KeyPool.create}. Every one is validated; a bad one is an `InvalidConfigError` naming it. */
@@ -55,6 +71,16 @@ export interface KeyPoolOptions {
   readonly flushIntervalMs?: number;
   /** Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. */
   readonly clock?: Clock;
+  /**
+   * Telling a provider outage from a bad key: a 5xx/529/network error counts against a key only while
+   * other keys succeed; when most of the pool fails within `windowMs` (default 10 000) the pool backs
+   * off as a whole, `initialBackoffMs` (default 250) doubling to `maxBackoffMs` (default 2 000).
+   */
+  readonly outage?: {
+    readonly windowMs?: number;
+    readonly initialBackoffMs?: number;
+    readonly maxBackoffMs?: number;
+  };
   /** Passed to XState's `createActor` for Stately inspection. Off by default (it costs ~50 % per event). */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
@@ -65,6 +91,8 @@ export interface NormalizedKey {
   readonly label: string | null;
   readonly weight: number;
   readonly maxConcurrent: number;
+  readonly budget: BudgetLimits | null;
+  readonly group: string | null;
 }
 
 export interface NormalizedOptions {
@@ -84,6 +112,7 @@ export interface NormalizedOptions {
   readonly flushIntervalMs: number;
   readonly clock: Clock;
   readonly inspect: KeyPoolOptions['inspect'];
+  readonly outage: OutageSettings;
 }
 
 const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
@@ -103,8 +132,9 @@ const OPTION_NAMES = new Set([
   'flushIntervalMs',
   'clock',
   'inspect',
+  'outage',
 ]);
-const KEY_FIELDS = new Set(['key', 'label', 'weight', 'maxConcurrent']);
+const KEY_FIELDS = new Set(['key', 'label', 'weight', 'maxConcurrent', 'rpm', 'tpm', 'rpd', 'group']);
 
 /** A non-negative number; `Infinity` only where `allowInfinity`. */
 export function checkDuration(field: string, value: unknown, allowInfinity: boolean): number {
@@ -144,7 +174,7 @@ function normalizeKey(entry: unknown, index: number, defaultCap: number): Normal
   const field = `keys[${index}]`;
   if (typeof entry === 'string') {
     if (entry.length === 0) throw new InvalidConfigError(field, 'a key must be a non-empty string');
-    return { secret: entry, label: null, weight: 1, maxConcurrent: defaultCap };
+    return { secret: entry, label: null, weight: 1, maxConcurrent: defaultCap, budget: null, group: null };
   }
   if (typeof entry !== 'object' || entry === null) {
     throw new InvalidConfigError(field, `expected a string or { key, … }, got ${describe(entry)}`);
@@ -170,11 +200,25 @@ function normalizeKey(entry: unknown, index: number, defaultCap: number): Normal
     config.maxConcurrent === undefined
       ? defaultCap
       : checkCap(`${field}.maxConcurrent`, config.maxConcurrent);
+  const limit = (name: 'rpm' | 'tpm' | 'rpd'): number | null => {
+    const value = config[name];
+    if (value === undefined) return null;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new InvalidConfigError(`${field}.${name}`, `expected an integer ≥ 1, got ${describe(value)}`);
+    }
+    return value;
+  };
+  const budget: BudgetLimits = { rpm: limit('rpm'), tpm: limit('tpm'), rpd: limit('rpd') };
+  if (config.group !== undefined && (typeof config.group !== 'string' || config.group.length === 0)) {
+    throw new InvalidConfigError(`${field}.group`, 'expected a non-empty string');
+  }
   return {
     secret: config.key,
     label: typeof config.label === 'string' ? config.label : null,
     weight,
     maxConcurrent,
+    budget: hasBudget(budget) ? budget : null,
+    group: typeof config.group === 'string' ? config.group : null,
   };
 }
 
@@ -281,7 +325,29 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
     throw new InvalidConfigError('inspect', 'expected an inspection observer or function');
   }
 
+  if (options.outage !== undefined && (typeof options.outage !== 'object' || options.outage === null)) {
+    throw new InvalidConfigError('outage', 'expected { windowMs?, initialBackoffMs?, maxBackoffMs? }');
+  }
+  const outage: OutageSettings = {
+    windowMs: checkDuration('outage.windowMs', options.outage?.windowMs ?? DEFAULT_OUTAGE.windowMs, false),
+    initialBackoffMs: checkDuration(
+      'outage.initialBackoffMs',
+      options.outage?.initialBackoffMs ?? DEFAULT_OUTAGE.initialBackoffMs,
+      false,
+    ),
+    maxBackoffMs: checkDuration(
+      'outage.maxBackoffMs',
+      options.outage?.maxBackoffMs ?? DEFAULT_OUTAGE.maxBackoffMs,
+      false,
+    ),
+  };
+  if (outage.windowMs <= 0) throw new InvalidConfigError('outage.windowMs', 'must be > 0');
+  if (outage.maxBackoffMs < outage.initialBackoffMs) {
+    throw new InvalidConfigError('outage.maxBackoffMs', 'must be ≥ outage.initialBackoffMs');
+  }
+
   return {
+    outage,
     keys,
     strategy,
     maxConcurrentPerKey,
@@ -313,5 +379,7 @@ export function keySettings(options: NormalizedOptions, key: NormalizedKey, mask
     recoveryInitialDelayMs: options.recoveryInitialDelayMs,
     recoveryMaxDelayMs: options.recoveryMaxDelayMs,
     latencyAlpha: options.latencyAlpha,
+    budget: key.budget,
+    group: key.group,
   };
 }

@@ -1,42 +1,75 @@
 import { classifyOutcome } from '../limits/classify.js';
+import type { HeadersInput } from '../limits/headers.js';
 import type { Outcome } from '../limits/outcome.js';
 import type { KeyStateName } from '../machines/key.types.js';
 import type { Lease } from './lease.js';
 
 /**
- * Settles a lease from a classified outcome. Spent quotas cool the key for the stated wait (or the
- * no-hint escalation), and provider errors count as failures for now: rate-limit intelligence
- * (quota exhaustion until reset, outage-aware failure counting) refines both.
+ * Settles a lease from a classified outcome: a rate limit cools the key for the provider's hint, a
+ * spent quota exhausts it until the stated reset, a provider error lets the pool judge between a
+ * bad key and an outage, a success learns from its headers. `scope: 'group'` rests the key's group.
  */
-export function settleWithOutcome(lease: Lease, outcome: Outcome, error: unknown): KeyStateName {
+export function settleWithOutcome(
+  lease: Lease,
+  outcome: Outcome,
+  error: unknown,
+  headers?: HeadersInput,
+): KeyStateName {
   switch (outcome.kind) {
     case 'success':
-      return lease.release();
+      return lease.release(headers ? { headers } : {});
     case 'rate-limited':
+      return lease.rateLimited({ retryAfterMs: outcome.retryAfterMs, scope: outcome.scope });
     case 'quota':
-      return lease.rateLimited(
-        outcome.retryAfterMs === undefined ? {} : { retryAfterMs: outcome.retryAfterMs },
-      );
+      return lease.fail(error, { kind: 'quota', retryAfterMs: outcome.retryAfterMs, scope: outcome.scope });
     case 'revoked':
       return lease.fail(error, { kind: 'revoked' });
     case 'disabled':
       return lease.fail(error, { kind: 'disabled' });
     case 'provider-error':
+      return lease.fail(error, { kind: 'provider' });
     case 'failed':
       return lease.fail(error);
   }
 }
 
-function looksLikeResponse(value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  const status = (value as { status?: unknown }).status;
-  return typeof status === 'number';
+function responseHeaders(value: unknown): HeadersInput | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { status, headers } = value as { status?: unknown; headers?: unknown };
+  if (typeof status !== 'number' || typeof headers !== 'object' || headers === null) return undefined;
+  return headers as HeadersInput;
 }
 
-/** What `withKey` does with a resolved value: an HTTP error response is classified, anything else is a success. */
-export function settleFromResult(lease: Lease, result: unknown, now: number): void {
-  if (looksLikeResponse(result)) settleWithOutcome(lease, classifyOutcome(result, { now }), result);
-  else lease.release();
+/** The body of a fetch `Response` with an error status, read from a clone (the caller's stays unread). */
+async function errorBody(value: unknown, status: number): Promise<string | undefined> {
+  if (status < 400) return undefined;
+  const clone = (value as { clone?: unknown }).clone;
+  if (typeof clone !== 'function') return undefined;
+  try {
+    const copy = clone.call(value) as { text?: () => Promise<string> };
+    return typeof copy.text === 'function' ? await copy.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What `withKey` does with a resolved value: an HTTP response is classified (an error status
+ * settles accordingly — a fetch `Response`'s body is read from a clone, since it tells a spent
+ * quota from a rate limit — and a success learns from its rate-limit headers); anything else is a
+ * success.
+ */
+export async function settleFromResult(lease: Lease, result: unknown, clockNow: () => number): Promise<void> {
+  const headers = responseHeaders(result);
+  if (!headers) {
+    lease.release();
+    return;
+  }
+  const status = (result as { status: number }).status;
+  const body = await errorBody(result, status);
+  if (lease.settled) return;
+  const evidence = body === undefined ? result : { status, headers, body };
+  settleWithOutcome(lease, classifyOutcome(evidence, { now: clockNow() }), result, headers);
 }
 
 /** What `withKey` does with a thrown error: classify it (429, 401/403, 402, 5xx, network …). */

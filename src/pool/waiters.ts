@@ -7,6 +7,8 @@ export interface Waiter {
   readonly since: number;
   /** When it gives up (epoch ms), `Infinity` for never. */
   readonly deadline: number;
+  /** Tokens it expects to use (budget reservation), 0 when unknown. */
+  readonly tokens: number;
 }
 
 interface Level {

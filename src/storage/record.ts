@@ -30,6 +30,7 @@ export function toRecord(context: KeyContext, state: KeyStateName, writer: strin
     latencyEwma: context.latencyEwma,
     lastUsedAt: context.lastUsedAt,
     lastPenaltyAt: context.lastPenaltyAt,
+    budget: context.budget,
     updatedAt: now,
     writer,
   };
@@ -43,6 +44,21 @@ function count(record: KeyRecord, field: keyof KeyRecord, storageName: string): 
     );
   }
   return value;
+}
+
+function checkedBudget(record: KeyRecord, storageName: string): NonNullable<KeyRecord['budget']> {
+  const budget = record.budget;
+  const ok =
+    budget &&
+    [budget.requestsAt, budget.tokensAt, budget.dayAt].every(
+      (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0,
+    );
+  if (!budget || !ok) {
+    throw new StorageError(
+      `Stored record of key ${record.keyId} in ${storageName} has an invalid \`budget\``,
+    );
+  }
+  return { requestsAt: budget.requestsAt, tokensAt: budget.tokensAt, dayAt: budget.dayAt };
 }
 
 /**
@@ -83,5 +99,6 @@ export function restoredFromRecord(
     recoveryDelayMs: count(record, 'recoveryDelayMs', storageName),
     lastUsedAt: count(record, 'lastUsedAt', storageName),
     lastPenaltyAt: count(record, 'lastPenaltyAt', storageName),
+    ...(record.budget ? { budget: checkedBudget(record, storageName) } : {}),
   };
 }

@@ -32,6 +32,8 @@ export interface KeyRecord {
   readonly latencyEwma: number | null;
   readonly lastUsedAt: number;
   readonly lastPenaltyAt: number;
+  /** Budget meters (epoch ms at which each budget is clear again), when the key has budgets. Optional in v1. */
+  readonly budget?: { readonly requestsAt: number; readonly tokensAt: number; readonly dayAt: number } | null;
   /** When this record was written (epoch ms). */
   readonly updatedAt: number;
   /** Opaque id of the pool instance that wrote it; lets a watcher skip its own writes. */

@@ -20,6 +20,8 @@ const settings: KeySettings = {
   recoveryInitialDelayMs: 1_000,
   recoveryMaxDelayMs: 2_000,
   latencyAlpha: 0.2,
+  budget: null,
+  group: null,
 };
 
 const modelClock = new VirtualClock();
@@ -33,15 +35,17 @@ const model = createKeyMachine({ now: () => modelClock.now(), random: () => 0.5 
 const PROBE = 1;
 const NORMAL = -1;
 const events: KeyEvent[] = [
-  { type: 'lease.grant', seq: PROBE },
-  { type: 'lease.release', seq: NORMAL, latencyMs: 10 },
-  { type: 'lease.release', seq: PROBE, latencyMs: 10 },
-  { type: 'lease.fail', seq: NORMAL, kind: 'failure' },
-  { type: 'lease.fail', seq: PROBE, kind: 'failure' },
-  { type: 'lease.fail', seq: NORMAL, kind: 'revoked' },
+  { type: 'lease.grant', seq: PROBE, tokens: 0 },
+  { type: 'lease.release', seq: NORMAL, latencyMs: 10, tokenDelta: 0, restMs: undefined },
+  { type: 'lease.release', seq: PROBE, latencyMs: 10, tokenDelta: 0, restMs: undefined },
+  { type: 'lease.fail', seq: NORMAL, kind: 'failure', retryAfterMs: undefined },
+  { type: 'lease.fail', seq: PROBE, kind: 'failure', retryAfterMs: undefined },
+  { type: 'lease.fail', seq: NORMAL, kind: 'revoked', retryAfterMs: undefined },
   { type: 'lease.rateLimit', seq: NORMAL, retryAfterMs: 1_500 },
   { type: 'lease.rateLimit', seq: NORMAL, retryAfterMs: undefined },
   { type: 'lease.rateLimit', seq: PROBE, retryAfterMs: 1_500 },
+  { type: 'lease.fail', seq: NORMAL, kind: 'quota', retryAfterMs: 2_000 },
+  { type: 'lease.fail', seq: PROBE, kind: 'quota', retryAfterMs: undefined },
   { type: 'key.readd' },
   { type: 'key.reset' },
   { type: 'key.drain' },
@@ -182,7 +186,10 @@ describe('key machine model paths, replayed against KeyPool', () => {
             take(event.seq).release({ latencyMs: event.latencyMs });
             break;
           case 'lease.fail':
-            take(event.seq).fail(new Error('model'), { kind: event.kind });
+            take(event.seq).fail(new Error('model'), {
+              kind: event.kind,
+              ...(event.retryAfterMs === undefined ? {} : { retryAfterMs: event.retryAfterMs }),
+            });
             break;
           case 'lease.rateLimit':
             take(event.seq).rateLimited(

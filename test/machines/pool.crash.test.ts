@@ -14,6 +14,8 @@ const settings: KeySettings = {
   recoveryInitialDelayMs: 1_000,
   recoveryMaxDelayMs: 8_000,
   latencyAlpha: 0.2,
+  budget: null,
+  group: null,
 };
 
 describe('pool supervision', () => {
@@ -43,14 +45,14 @@ describe('pool supervision', () => {
     const emitted: PoolEmitted[] = [];
     pool.on('*', (event) => emitted.push(event));
     pool.start();
-    pool.send({ type: 'pool.acquire', requestId: 1, priority: 0, timeoutMs: 1_000, wait: true });
-    pool.send({ type: 'pool.acquire', requestId: 2, priority: 0, timeoutMs: 1_000, wait: true });
+    pool.send({ type: 'pool.acquire', requestId: 1, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
+    pool.send({ type: 'pool.acquire', requestId: 2, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
     const granted = emitted.filter((e) => e.type === 'lease.granted');
     expect(granted).toHaveLength(2);
     const victim = runtime.index.get('k_aaaaaaaaaaaaaaaa');
     if (!victim) throw new Error('missing key');
     explode = true;
-    victim.ref.send({ type: 'lease.fail', seq: 1, kind: 'failure' });
+    victim.ref.send({ type: 'lease.fail', seq: 1, kind: 'failure', retryAfterMs: undefined });
     explode = false;
 
     expect(pool.getSnapshot().status).toBe('active');
@@ -59,9 +61,9 @@ describe('pool supervision', () => {
     expect(replacement?.ref).not.toBe(victim.ref);
     // It carries on from its last good context: the lease granted before the crash is still counted.
     expect(replacement?.context.inFlight).toBe(1);
-    replacement?.ref.send({ type: 'lease.release', seq: 1, latencyMs: 5 });
+    replacement?.ref.send({ type: 'lease.release', seq: 1, latencyMs: 5, tokenDelta: 0, restMs: undefined });
     expect(runtime.index.get('k_aaaaaaaaaaaaaaaa')?.context.inFlight).toBe(0);
-    pool.send({ type: 'pool.acquire', requestId: 3, priority: 0, timeoutMs: 1_000, wait: true });
+    pool.send({ type: 'pool.acquire', requestId: 3, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
     expect(emitted.filter((e) => e.type === 'lease.granted')).toHaveLength(3);
     pool.stop();
     expect(clock.pendingTimers).toBe(0);

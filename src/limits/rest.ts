@@ -1,0 +1,39 @@
+import { classifyOutcome } from './classify.js';
+import { type HeadersInput, parseRateLimitHeaders } from './headers.js';
+
+/**
+ * How long a *successful* response says the key must rest: when its remaining requests or tokens
+ * are 0 and the reset is stated, until that reset (the longer of the two); otherwise `undefined`.
+ * A remaining count of 0 without a reset is ignored (Azure sends such counts; cooling on them would
+ * park healthy keys).
+ */
+export function restFromHeaders(headers: HeadersInput, now: number): number | undefined {
+  const info = parseRateLimitHeaders(headers, now);
+  let rest: number | undefined;
+  if (info.remainingRequests === 0 && info.resetRequestsMs !== undefined) rest = info.resetRequestsMs;
+  if (info.remainingTokens === 0 && info.resetTokensMs !== undefined) {
+    rest = Math.max(rest ?? 0, info.resetTokensMs);
+  }
+  return rest;
+}
+
+/** How long a 429's headers ask the key to wait (`retry-after`, `retry-after-ms`, reset headers …), if they say. */
+export function waitFromHeaders(headers: HeadersInput, now: number): number | undefined {
+  const outcome = classifyOutcome({ status: 429, headers }, { now });
+  return 'retryAfterMs' in outcome ? outcome.retryAfterMs : undefined;
+}
+
+/** Tokens a call used: `totalTokens` when given, else input + output; `undefined` when nothing is known. */
+export function usedTokens(usage: {
+  readonly inputTokens?: number;
+  readonly outputTokens?: number;
+  readonly totalTokens?: number;
+}): number | undefined {
+  if (usage.totalTokens !== undefined && Number.isFinite(usage.totalTokens))
+    return Math.max(0, usage.totalTokens);
+  const input = Number.isFinite(usage.inputTokens) ? (usage.inputTokens ?? 0) : 0;
+  const output = Number.isFinite(usage.outputTokens) ? (usage.outputTokens ?? 0) : 0;
+  return usage.inputTokens === undefined && usage.outputTokens === undefined
+    ? undefined
+    : Math.max(0, input + output);
+}

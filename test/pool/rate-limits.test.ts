@@ -1,0 +1,243 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type KeyPool, NoAvailableKeyError } from '../../src/index.js';
+import { createTestPool, fakeKeys, flushMicrotasks, track } from '../helpers.js';
+
+const open: KeyPool[] = [];
+async function make(...args: Parameters<typeof createTestPool>) {
+  const made = await createTestPool(...args);
+  open.push(made.pool);
+  return made;
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((pool) => pool.close()));
+});
+
+describe('learning from successful responses', () => {
+  it('rests a key whose success says no requests remain until the stated reset, before any 429', async () => {
+    const { pool, clock } = await make(1);
+    const lease = await pool.acquire();
+    const state = lease.release({
+      headers: new Headers({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1.5s' }),
+    });
+    expect(state).toBe('cooling');
+    expect(pool.snapshot().keys[0]).toMatchObject({ reason: 'quota', cooldownUntil: clock.now() + 1_500 });
+    clock.advance(1_500);
+    expect(pool.snapshot().keys[0]?.state).toBe('available');
+  });
+
+  it('reads Anthropic-style token headers too', async () => {
+    const { pool, clock } = await make(1);
+    const reset = new Date(clock.now() + 20_000).toISOString();
+    (await pool.acquire()).release({
+      headers: { 'anthropic-ratelimit-tokens-remaining': '0', 'anthropic-ratelimit-tokens-reset': reset },
+    });
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 20_000 });
+  });
+
+  it('ignores a zero remaining count without a reset (Azure sends those)', async () => {
+    const { pool } = await make(1);
+    const state = (await pool.acquire()).release({ headers: { 'x-ratelimit-remaining-requests': '0' } });
+    expect(state).toBe('available');
+  });
+
+  it('takes the wait of a 429 from its headers', async () => {
+    const { pool, clock } = await make(1);
+    (await pool.acquire()).rateLimited({ headers: { 'retry-after-ms': '2500' } });
+    expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(clock.now() + 2_500);
+  });
+});
+
+describe('budgets', () => {
+  it('paces a key to its rpm and wakes the waiter exactly when the budget allows', async () => {
+    const [key] = fakeKeys(1);
+    const { pool, clock } = await make(0, { keys: [{ key: key as string, rpm: 600 }] });
+    const first = await pool.acquire();
+    expect(pool.snapshot().keys[0]).toMatchObject({
+      state: 'cooling',
+      reason: 'budget',
+      cooldownUntil: clock.now() + 100,
+    });
+    const waiter = track(pool.acquire());
+    clock.advance(99);
+    await flushMicrotasks();
+    expect(waiter.state).toBe('pending');
+    clock.advance(1);
+    await flushMicrotasks();
+    expect(waiter.state).toBe('fulfilled');
+    first.release();
+  });
+
+  it('never lets a budgeted key exceed its rpm, however many callers wait', async () => {
+    const [key] = fakeKeys(1);
+    const { pool, clock } = await make(0, {
+      keys: [{ key: key as string, rpm: 60 }],
+      acquireTimeoutMs: 60_000,
+    });
+    const grants: number[] = [];
+    pool.on('acquired', () => grants.push(clock.now()));
+    const calls = Array.from({ length: 30 }, () =>
+      pool.acquire().then((lease) => {
+        lease.release();
+      }),
+    );
+    for (let t = 0; t < 30; t++) {
+      clock.advance(1_000);
+      await flushMicrotasks();
+    }
+    await Promise.all(calls);
+    const gaps = grants.slice(1).map((at, i) => at - (grants[i] as number));
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('reserves estimated tokens and charges an overrun on release', async () => {
+    const [key] = fakeKeys(1);
+    const { pool, clock } = await make(0, { keys: [{ key: key as string, tpm: 60_000 }] });
+    const lease = await pool.acquire({ tokens: 500 });
+    // 500 tokens at 1 000 tokens/s: the meter is busy for 500 ms.
+    expect(pool.snapshot().keys[0]).toMatchObject({
+      state: 'cooling',
+      reason: 'budget',
+      cooldownUntil: clock.now() + 500,
+    });
+    clock.advance(500);
+    lease.release({ usage: { inputTokens: 400, outputTokens: 1_100 } });
+    // 1 000 tokens more than reserved: another second.
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_000 });
+  });
+
+  it('prefers other keys while one rests for its budget', async () => {
+    const keys = fakeKeys(2);
+    const { pool } = await make(0, { keys: [{ key: keys[0] as string, rpm: 1 }, keys[1] as string] });
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    const c = await pool.acquire();
+    expect(a.key).toBe(keys[0]);
+    expect([b.key, c.key]).toEqual([keys[1], keys[1]]);
+  });
+
+  it('rejects invalid budgets by field', async () => {
+    const [key] = fakeKeys(1);
+    await expect(createTestPool(0, { keys: [{ key: key as string, rpm: 0 }] })).rejects.toMatchObject({
+      field: 'keys[0].rpm',
+    });
+    await expect(createTestPool(0, { keys: [{ key: key as string, tpm: 1.5 }] })).rejects.toMatchObject({
+      field: 'keys[0].tpm',
+    });
+  });
+});
+
+describe('spent quotas', () => {
+  it('exhausts a key until the stated reset, then probes it', async () => {
+    const { pool, clock } = await make(2);
+    const lease = await pool.acquire();
+    expect(lease.fail(new Error('insufficient_quota'), { kind: 'quota', retryAfterMs: 60_000 })).toBe(
+      'exhausted',
+    );
+    const key = pool.snapshot().keys.find((k) => k.keyId === lease.keyId);
+    expect(key).toMatchObject({ reason: 'quota', recoveryAt: clock.now() + 60_000, consecutiveFailures: 0 });
+    clock.advance(60_000);
+    expect(pool.snapshot().keys.find((k) => k.keyId === lease.keyId)).toMatchObject({
+      state: 'exhausted',
+      probe: true,
+    });
+  });
+
+  it('classifies an insufficient_quota 429 in withKey as a spent quota', async () => {
+    const { pool } = await make(1);
+    const response = new Response(
+      JSON.stringify({
+        error: {
+          message: 'You exceeded your current quota',
+          type: 'insufficient_quota',
+          code: 'insufficient_quota',
+        },
+      }),
+      { status: 429, headers: { 'content-type': 'application/json' } },
+    );
+    await pool.withKey(async () => response);
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'exhausted', reason: 'quota' });
+  });
+});
+
+describe('provider-wide trouble', () => {
+  it('counts a 5xx against a key while the other keys succeed', async () => {
+    const { pool } = await make(3, { maxFailures: 2, strategy: 'round-robin' });
+    const [bad, good1, good2] = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
+    good1.release();
+    good2.release();
+    bad.fail(new Error('500'), { kind: 'provider' });
+    expect(pool.snapshot().keys.find((k) => k.keyId === bad.keyId)?.consecutiveFailures).toBe(1);
+  });
+
+  it('backs off as a whole when most keys fail at once, and exhausts none', async () => {
+    const { pool, clock } = await make(3, { maxFailures: 2 });
+    const outages: number[] = [];
+    pool.on('outage', (e) => outages.push(e.until - clock.now()));
+    for (let round = 0; round < 3; round++) {
+      const leases = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
+      for (const lease of leases) lease.fail(new Error('503'), { kind: 'provider' });
+      expect(pool.snapshot().outage).not.toBeNull();
+      // Nobody is granted a key while the pool backs off.
+      expect(pool.tryAcquire()).toBeUndefined();
+      clock.advance(outages[outages.length - 1] ?? 0);
+      await flushMicrotasks();
+    }
+    expect(outages).toEqual([250, 500, 1_000]);
+    expect(pool.snapshot().keys.every((k) => k.state === 'available' && k.consecutiveFailures === 0)).toBe(
+      true,
+    );
+    expect(pool.snapshot().outage).toBeNull();
+  });
+
+  it('serves waiters again when the backoff ends', async () => {
+    const { pool, clock } = await make(2);
+    const leases = [await pool.acquire(), await pool.acquire()];
+    for (const lease of leases) lease.fail(new Error('529 overloaded'), { kind: 'provider' });
+    const waiter = track(pool.acquire({ timeoutMs: 5_000 }));
+    clock.advance(249);
+    await flushMicrotasks();
+    expect(waiter.state).toBe('pending');
+    clock.advance(1);
+    await flushMicrotasks();
+    expect(waiter.state).toBe('fulfilled');
+  });
+
+  it('fails fast when the backoff outlasts the caller', async () => {
+    const { pool } = await make(2);
+    const leases = [await pool.acquire(), await pool.acquire()];
+    for (const lease of leases) lease.fail(new Error('503'), { kind: 'provider' });
+    await expect(pool.acquire({ timeoutMs: 100 })).rejects.toBeInstanceOf(NoAvailableKeyError);
+  });
+});
+
+describe('quota groups', () => {
+  it('rests every key of the group when the provider says the shared quota is spent', async () => {
+    const keys = fakeKeys(3);
+    const { pool, clock } = await make(0, {
+      keys: [
+        { key: keys[0] as string, group: 'project-1' },
+        { key: keys[1] as string, group: 'project-1' },
+        { key: keys[2] as string, group: 'project-2' },
+      ],
+      strategy: 'round-robin',
+    });
+    const lease = await pool.acquire();
+    lease.rateLimited({ retryAfterMs: 5_000, scope: 'group' });
+    const states = pool.snapshot().keys.map((k) => [k.state, k.cooldownUntil - clock.now()]);
+    expect(states).toEqual([
+      ['cooling', 5_000],
+      ['cooling', 5_000],
+      ['available', -clock.now()],
+    ]);
+  });
+
+  it('rests only the key when the scope is the key', async () => {
+    const keys = fakeKeys(2);
+    const { pool } = await make(0, {
+      keys: keys.map((key) => ({ key, group: 'project-1' })),
+      strategy: 'round-robin',
+    });
+    (await pool.acquire()).rateLimited({ retryAfterMs: 5_000 });
+    expect(pool.snapshot().keys.map((k) => k.state)).toEqual(['cooling', 'available']);
+  });
+});
