@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { KeyPool, type KeyPoolOptions, VirtualClock } from '../src/index.js';
 
 /** Obviously fake keys, long enough (16+) to have a mask. */
@@ -19,6 +20,30 @@ export async function createTestPool(
   const keys = fakeKeys(n);
   const pool = await KeyPool.create({ keys, clock, seed: 42, ...options });
   return { pool, clock, keys };
+}
+
+/**
+ * A `createTestPool` that also closes every pool it made after each test (register it at the top
+ * of a file: `const make = pools();`). `track(pool)` adds a pool made some other way.
+ */
+export function pools(): ((...args: Parameters<typeof createTestPool>) => Promise<TestPool>) & {
+  track(pool: KeyPool): KeyPool;
+} {
+  const open: KeyPool[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((pool) => pool.close()));
+  });
+  const make = async (...args: Parameters<typeof createTestPool>) => {
+    const made = await createTestPool(...args);
+    open.push(made.pool);
+    return made;
+  };
+  return Object.assign(make, {
+    track(pool: KeyPool) {
+      open.push(pool);
+      return pool;
+    },
+  });
 }
 
 /** Lets queued promise callbacks run (grants resolve promises; continuations need a microtask turn). */

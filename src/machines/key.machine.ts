@@ -75,6 +75,22 @@ export function createKeyMachine(deps: KeyMachineDeps) {
   const jittered = (baseMs: number, capMs: number): number =>
     Math.min(capMs, Math.round(baseMs * (1 - RECOVERY_JITTER + 2 * RECOVERY_JITTER * deps.random())));
 
+  // Settling a lease on a key that stays healthy (available, cooling); busy differs only in
+  // returning to available.
+  const releaseWhileHealthy = [
+    { guard: 'noLeaseOut' },
+    { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
+    { actions: 'recordSuccess' },
+  ] as const;
+  const failWhileHealthy = [
+    { guard: 'noLeaseOut' },
+    { guard: 'isRevocation', target: '#key.exhausted.dead', actions: ['countFailure', 'markDead'] },
+    { guard: 'isQuotaSpent', target: '#key.exhausted.failing', actions: 'spendQuota' },
+    { guard: 'isOutageError', actions: 'countProviderError' },
+    { guard: 'reachesMaxFailures', target: '#key.exhausted.failing', actions: ['countFailure', 'startRecovery'] },
+    { actions: 'countFailure' },
+  ] as const;
+
   return setup({
     types: {
       context: {} as KeyContext,
@@ -400,23 +416,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             { guard: 'grantFillsCapacity', target: 'busy', actions: 'recordGrant' },
             { actions: 'recordGrant' },
           ],
-          'lease.release': [
-            { guard: 'noLeaseOut' },
-            { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
-            { actions: 'recordSuccess' },
-          ],
-          'lease.fail': [
-            { guard: 'noLeaseOut' },
-            { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
-            { guard: 'isQuotaSpent', target: 'exhausted.failing', actions: 'spendQuota' },
-            { guard: 'isOutageError', actions: 'countProviderError' },
-            {
-              guard: 'reachesMaxFailures',
-              target: 'exhausted.failing',
-              actions: ['countFailure', 'startRecovery'],
-            },
-            { actions: 'countFailure' },
-          ],
+          'lease.release': releaseWhileHealthy,
+          'lease.fail': failWhileHealthy,
         },
       },
       busy: {
@@ -446,23 +447,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         entry: 'labelCooldown',
         after: { cooldownElapsed: { target: 'routing', actions: 'endCooldown' } },
         on: {
-          'lease.release': [
-            { guard: 'noLeaseOut' },
-            { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
-            { actions: 'recordSuccess' },
-          ],
-          'lease.fail': [
-            { guard: 'noLeaseOut' },
-            { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
-            { guard: 'isQuotaSpent', target: 'exhausted.failing', actions: 'spendQuota' },
-            { guard: 'isOutageError', actions: 'countProviderError' },
-            {
-              guard: 'reachesMaxFailures',
-              target: 'exhausted.failing',
-              actions: ['countFailure', 'startRecovery'],
-            },
-            { actions: 'countFailure' },
-          ],
+          'lease.release': releaseWhileHealthy,
+          'lease.fail': failWhileHealthy,
         },
       },
       exhausted: {

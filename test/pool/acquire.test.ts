@@ -1,22 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  KeyPool,
-  type KeyPool as KeyPoolType,
-  LeaseNotFoundError,
-  LeaseSettledError,
-  UnknownKeyError,
-} from '../../src/index.js';
-import { createTestPool, fakeKeys } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { KeyPool, LeaseNotFoundError, LeaseSettledError, UnknownKeyError } from '../../src/index.js';
+import { fakeKeys, pools } from '../helpers.js';
 
-const open: KeyPoolType[] = [];
-async function make(...args: Parameters<typeof createTestPool>) {
-  const made = await createTestPool(...args);
-  open.push(made.pool);
-  return made;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((pool) => pool.close()));
-});
+const make = pools();
 
 describe('acquire and release', () => {
   it('leases one of the configured keys and reports it safely', async () => {
@@ -86,7 +72,7 @@ describe('acquire and release', () => {
 
   it('can be created synchronously with the memory store', async () => {
     const pool = new KeyPool({ keys: fakeKeys(2) });
-    open.push(pool);
+    make.track(pool);
     expect(pool.availableCount()).toBe(2);
   });
 });

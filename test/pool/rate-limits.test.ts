@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type KeyPool, NoAvailableKeyError } from '../../src/index.js';
-import { createTestPool, fakeKeys, flushMicrotasks, track } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { NoAvailableKeyError } from '../../src/index.js';
+import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../helpers.js';
 
-const open: KeyPool[] = [];
-async function make(...args: Parameters<typeof createTestPool>) {
-  const made = await createTestPool(...args);
-  open.push(made.pool);
-  return made;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((pool) => pool.close()));
-});
+const make = pools();
 
 describe('learning from successful responses', () => {
   it('rests a key whose success says no requests remain until the stated reset, before any 429', async () => {

@@ -1,16 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type KeyPool, memoryStorage, UnknownKeyError } from '../../src/index.js';
-import { createTestPool, flushMicrotasks, track } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { memoryStorage, UnknownKeyError } from '../../src/index.js';
+import { flushMicrotasks, pools, track } from '../helpers.js';
 
-const open: KeyPool[] = [];
-async function make(...args: Parameters<typeof createTestPool>) {
-  const made = await createTestPool(...args);
-  open.push(made.pool);
-  return made;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((pool) => pool.close()));
-});
+const make = pools();
 
 const EXTRA = 'sk-test-fake-extra-000000000001';
 

@@ -1,22 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   AcquireAbortedError,
-  type KeyPool,
   NoAvailableKeyError,
   PoolClosedError,
   QueueFullError,
 } from '../../src/index.js';
-import { createTestPool, flushMicrotasks, track } from '../helpers.js';
+import { flushMicrotasks, pools, track } from '../helpers.js';
 
-const open: KeyPool[] = [];
-async function make(...args: Parameters<typeof createTestPool>) {
-  const made = await createTestPool(...args);
-  open.push(made.pool);
-  return made;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((pool) => pool.close()));
-});
+const make = pools();
 
 describe('waiting for a key', () => {
   it('wakes the first waiter when a lease settles, in the same tick', async () => {

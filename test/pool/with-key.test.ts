@@ -1,16 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { KeyPool } from '../../src/index.js';
-import { createTestPool } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { pools } from '../helpers.js';
 
-const open: KeyPool[] = [];
-async function make(...args: Parameters<typeof createTestPool>) {
-  const made = await createTestPool(...args);
-  open.push(made.pool);
-  return made;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((pool) => pool.close()));
-});
+const make = pools();
 
 class HttpError extends Error {
   constructor(
