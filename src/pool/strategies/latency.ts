@@ -1,3 +1,4 @@
+import { budgetHeadroom } from '../../limits/budget.js';
 import type { KeyEntry } from '../key-index.js';
 import { nextRandom } from './random.js';
 import type { Strategy } from './strategy.js';
@@ -10,14 +11,18 @@ function score(entry: KeyEntry, now: number, penaltyMs: number): number {
   // An unmeasured key scores 0 so that every key gets measured once.
   const latency = context.latencyEwma ?? 0;
   const penalised = context.lastPenaltyAt > 0 && now - context.lastPenaltyAt < penaltyMs;
+  // Prefer keys with budget headroom (a key near its daily budget scores worse).
+  const limits = context.settings.budget;
+  const headroom = limits && context.budget ? Math.max(0.05, budgetHeadroom(limits, context.budget, now)) : 1;
   return (
-    latency * (entry.inFlight + 1) * (penalised ? PENALTY_FACTOR : 1) * (1 + context.consecutiveFailures)
+    (latency * (entry.inFlight + 1) * (penalised ? PENALTY_FACTOR : 1) * (1 + context.consecutiveFailures)) / headroom
   );
 }
 
 /**
  * Power of two choices: sample two distinct eligible keys, keep the one with the lower
- * latency EWMA × (in flight + 1), penalising keys that recently failed or were rate limited.
+ * latency EWMA × (in flight + 1), penalising keys that recently failed or were rate limited and
+ * keys short of budget headroom.
  * O(1) per choice; the random source is a seeded generator whose state lives in pool context.
  */
 export function latencyStrategy(penaltyMs: number): Strategy {
