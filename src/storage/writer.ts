@@ -46,6 +46,8 @@ export class CoalescingWriter {
     if (this.#closed) return;
     this.#dirty.add(keyId);
     if (this.#failures > 0) return; // a retry is already scheduled
+    // Counter changes ride on any flush already scheduled (this runs on every settle).
+    if (!urgent && this.#timer !== undefined) return;
     this.#schedule(urgent ? 0 : this.#options.flushIntervalMs);
   }
 
