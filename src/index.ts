@@ -15,6 +15,14 @@ export {
   StrategyError,
   UnknownKeyError,
 } from './errors.js';
+export {
+  type FetchAcquireOptions,
+  type KeyInjection,
+  type KeymeshFetchAttempt,
+  type KeymeshFetchOptions,
+  type KeymeshFetchTiming,
+  keymeshFetch,
+} from './fetch.js';
 export { fingerprint, type KeyId, maskKey } from './fingerprint.js';
 export {
   type ClassifyOptions,
