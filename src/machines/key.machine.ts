@@ -218,6 +218,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         lastPenaltyAt: deps.now(),
       })),
       releaseProbe: assign({ probeSeq: 0 }),
+      blame: assign(({ context }) => ({ consecutiveFailures: context.consecutiveFailures + 1 })),
       // A spend or daily quota is spent: out until the stated reset, or (none stated) half-open
       // probing on the recovery schedule. The key is valid, so failures are not counted.
       spendQuota: assign(({ context, event }) => {
@@ -278,10 +279,15 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const now = deps.now();
         const hint = event.type === 'lease.rateLimit' ? event.retryAfterMs : undefined;
         const hinted = hint !== undefined && Number.isFinite(hint);
-        const streak = hinted ? 0 : context.rateLimitStreak + 1;
+        // The 429s of leases granted before this rest began belong to the same episode: they
+        // neither escalate nor extend an unhinted rest (a burst of ten is one rate limit, not ten).
+        const sameEpisode = !hinted && context.cooldownUntil > now && context.reason === 'rate-limited';
+        const streak = hinted ? 0 : sameEpisode ? context.rateLimitStreak : context.rateLimitStreak + 1;
         const waitMs = hinted
           ? Math.max(0, hint)
-          : Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1));
+          : sameEpisode
+            ? 0
+            : Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1));
         // Cooldowns extend, never shorten: a short hint must not erase a long one.
         const cooldownUntil = Math.max(context.cooldownUntil, now + waitMs);
         const cooling = cooldownUntil > now;
@@ -386,6 +392,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         { actions: 'countFailure' },
       ],
       'lease.rateLimit': [{ guard: 'noLeaseOut' }, { target: '#key.routing', actions: 'applyRateLimit' }],
+      'key.blame': [
+        { guard: 'reachesMaxFailures', target: '#key.exhausted.failing', actions: ['blame', 'startRecovery'] },
+        { actions: 'blame' },
+      ],
       'key.reset': { target: '#key.routing', actions: 'clearHealth' },
       'key.readd': { target: '#key.routing', actions: 'revive' },
       'key.resume': { target: '#key.routing' },
@@ -456,6 +466,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           'Failing or out of quota (half-open recovery with one probe), or dead (revoked, disabled).',
         initial: 'failing',
         on: {
+          // Already out: a late verdict on an old error changes nothing.
+          'key.blame': {},
           // A rate limit proves the key authenticates: it is valid, only throttled.
           'lease.rateLimit': [
             { guard: 'noLeaseOut' },
@@ -521,6 +533,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           'key.resume': {},
           'key.drain': {},
           'key.sync': {},
+          'key.blame': {},
         },
       },
       drained: {

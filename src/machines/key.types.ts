@@ -129,6 +129,8 @@ export type KeyEvent =
       readonly recoveryAt: number;
       readonly recoveryDelayMs: number;
     }
+  /** The pool concluded that an earlier provider error was this key's own (others succeeded since). */
+  | { readonly type: 'key.blame' }
   | { readonly type: 'key.reset' }
   /** `addKey` of a key the pool has: bring it back (cancels a drain, clears revocation and failures). */
   | { readonly type: 'key.readd' }

@@ -22,7 +22,7 @@ export interface PoolMachineDeps {
   readonly seed: number;
   /** Told after every change of a key's cached view (events, persistence). */
   readonly onKeyChange?: KeyChangeListener;
-  /** Provider-outage detection and pool-wide backoff. Defaults: 10 s window, 250 ms doubling to 2 s. */
+  /** Provider-outage detection and pool-wide backoff. Defaults: 2 s window, 250 ms doubling to 1 s. */
   readonly outage?: OutageSettings;
 }
 
@@ -36,11 +36,7 @@ export interface OutageSettings {
   readonly maxBackoffMs: number;
 }
 
-export const DEFAULT_OUTAGE: OutageSettings = {
-  windowMs: 10_000,
-  initialBackoffMs: 250,
-  maxBackoffMs: 2_000,
-};
+export const DEFAULT_OUTAGE: OutageSettings = { windowMs: 2_000, initialBackoffMs: 250, maxBackoffMs: 1_000 };
 
 export interface PoolContext {
   /** Key actors by fingerprint. */
@@ -124,8 +120,30 @@ export function createPoolMachine(deps: PoolMachineDeps) {
   const { clock, strategy } = deps;
   const outageSettings = deps.outage ?? DEFAULT_OUTAGE;
   const health = new ProviderHealth(outageSettings.windowMs);
+  // Provider errors not yet blamed on their key, oldest first.
+  const suspects: Array<{ readonly keyId: string; readonly at: number }> = [];
+  /**
+   * A success of one key whose call started after another key's provider error shows the provider
+   * works: that error was the other key's own, and now counts against it. (An error from the same
+   * outage as the success's start is never blamed.)
+   */
+  const blameSuspects = (succeeded: KeyEntry, now: number): void => {
+    const startedAfter = now - (succeeded.context.latencyEwma ?? 0);
+    while (suspects.length > 0 && (suspects[0] as { at: number }).at < now - outageSettings.windowMs) suspects.shift();
+    for (let i = 0; i < suspects.length; ) {
+      const suspect = suspects[i] as { keyId: string; at: number };
+      if (suspect.keyId !== succeeded.keyId && suspect.at < startedAfter) {
+        suspects.splice(i, 1);
+        index.get(suspect.keyId)?.ref.send({ type: 'key.blame' });
+      } else i++;
+    }
+  };
   const index = new KeyIndex((entry, previous) => {
-    if (entry.context.counts.successes > previous.context.counts.successes) health.recordSuccess(clock.now());
+    if (entry.context.counts.successes > previous.context.counts.successes) {
+      const now = clock.now();
+      health.recordSuccess(now);
+      if (suspects.length > 0) blameSuspects(entry, now);
+    }
     deps.onKeyChange?.(entry, previous);
   }, strategy.schedulable);
   const waiters = new WaiterQueue();
@@ -280,17 +298,17 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         const outage =
           context.outage !== null ||
           (seen.errorKeys >= Math.min(2, schedulable) && seen.errors >= seen.successes);
-        // Blame the key only when the provider demonstrably works for others right now.
-        const keysFault = !outage && seen.successes > 0;
+        // Counted now, blamed later: only a success of another key that started after this error
+        // proves the provider works and the key does not (see `suspects`).
         if (entry) {
-          enqueue.sendTo(entry.ref, {
-            type: 'lease.fail',
-            seq: event.seq,
-            kind: keysFault ? 'failure' : 'provider',
-            retryAfterMs: undefined,
-          });
+          enqueue.sendTo(entry.ref, { type: 'lease.fail', seq: event.seq, kind: 'provider', retryAfterMs: undefined });
         }
-        if (!outage || context.outage) return;
+        if (!outage) {
+          suspects.push({ keyId: event.keyId, at: now });
+          return;
+        }
+        suspects.length = 0;
+        if (context.outage) return;
         const last = context.lastOutage;
         const level = last && now - last.endedAt < outageSettings.windowMs ? last.level + 1 : 1;
         const backoff = Math.min(

@@ -152,13 +152,22 @@ describe('spent quotas', () => {
 });
 
 describe('provider-wide trouble', () => {
-  it('counts a 5xx against a key while the other keys succeed', async () => {
-    const { pool } = await make(3, { maxFailures: 2, strategy: 'round-robin' });
+  it('counts a 5xx against a key once another key, called after it, succeeds', async () => {
+    const { pool, clock } = await make(3, { maxFailures: 2, strategy: 'round-robin' });
     const [bad, good1, good2] = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
-    good1.release();
-    good2.release();
+    good1.release({ latencyMs: 5 });
     bad.fail(new Error('500'), { kind: 'provider' });
-    expect(pool.snapshot().keys.find((k) => k.keyId === bad.keyId)?.consecutiveFailures).toBe(1);
+    const badKey = () => pool.snapshot().keys.find((k) => k.keyId === bad.keyId);
+    // A call that started before the error proves nothing about the provider now.
+    good2.release({ latencyMs: 5 });
+    expect(badKey()?.consecutiveFailures).toBe(0);
+    clock.advance(50);
+    let later = await pool.acquire();
+    if (later.keyId === bad.keyId) later = await pool.acquire(); // hold the bad key's turn unsettled
+    expect(later.keyId).not.toBe(bad.keyId);
+    clock.advance(5);
+    later.release({ latencyMs: 5 });
+    expect(badKey()).toMatchObject({ consecutiveFailures: 1, failures: 1 });
   });
 
   it('backs off as a whole when most keys fail at once, and exhausts none', async () => {
