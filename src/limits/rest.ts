@@ -17,6 +17,16 @@ export function restFromHeaders(headers: HeadersInput, now: number): number | un
   return rest;
 }
 
+/** What a success's headers say is left: remaining requests and ms until the next one frees, when both are stated. */
+export function allowanceFromHeaders(
+  headers: HeadersInput,
+  now: number,
+): { readonly remaining: number; readonly resetMs: number } | undefined {
+  const info = parseRateLimitHeaders(headers, now);
+  if (info.remainingRequests === undefined || info.resetRequestsMs === undefined) return undefined;
+  return { remaining: info.remainingRequests, resetMs: info.resetRequestsMs };
+}
+
 /** How long a 429's headers ask the key to wait (`retry-after`, `retry-after-ms`, reset headers …), if they say. */
 export function waitFromHeaders(headers: HeadersInput, now: number): number | undefined {
   const outcome = classifyOutcome({ status: 429, headers }, { now });

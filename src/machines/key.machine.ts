@@ -79,6 +79,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
   // returning to available.
   const releaseWhileHealthy = [
     { guard: 'noLeaseOut' },
+    {
+      guard: 'learnsAllowance',
+      target: 'routing',
+      actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess', 'restForAllowance'],
+    },
     { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
     { actions: 'recordSuccess' },
   ] as const;
@@ -87,7 +92,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     { guard: 'isRevocation', target: '#key.exhausted.dead', actions: ['countFailure', 'markDead'] },
     { guard: 'isQuotaSpent', target: '#key.exhausted.failing', actions: 'spendQuota' },
     { guard: 'isOutageError', actions: 'countProviderError' },
-    { guard: 'reachesMaxFailures', target: '#key.exhausted.failing', actions: ['countFailure', 'startRecovery'] },
+    {
+      guard: 'reachesMaxFailures',
+      target: '#key.exhausted.failing',
+      actions: ['countFailure', 'startRecovery'],
+    },
     { actions: 'countFailure' },
   ] as const;
 
@@ -144,7 +153,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       isNewsFromElsewhere: ({ context, event }) =>
         event.type === 'key.sync' && externalNews(context, event, deps.now()) !== undefined,
       atCapacity: ({ context }) =>
-        context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent,
+        (context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent) ||
+        (context.allowance !== null && context.allowance.remaining <= 0),
+      grantSpendsAllowance: ({ context }) => context.allowance !== null && context.allowance.remaining <= 1,
+      hasAllowance: ({ context }) => context.allowance !== null,
+      learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
     },
     delays: {
       cooldownElapsed: ({ context }) => Math.max(0, context.cooldownUntil - deps.now()),
@@ -218,6 +231,37 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         lastPenaltyAt: deps.now(),
       })),
       releaseProbe: assign({ probeSeq: 0 }),
+      spendAllowance: assign(({ context }) =>
+        context.allowance
+          ? { allowance: { ...context.allowance, remaining: context.allowance.remaining - 1 } }
+          : {},
+      ),
+      // Nothing left until the stated reset: rest until then (no timer when the next response is
+      // what will tell: the key is then at its learned capacity, busy).
+      restForAllowance: assign(({ context }) => {
+        const allowance = context.allowance;
+        if (!allowance || allowance.remaining > 0) return {};
+        const resetAt = allowance.resetAt;
+        if (resetAt <= deps.now() || resetAt <= context.cooldownUntil) return {};
+        return {
+          cooldownUntil: resetAt,
+          reason: COOLING_REASONS.has(context.reason) ? context.reason : 'quota',
+        };
+      }),
+      // Leases still out were granted after the provider counted this response's `remaining`, so
+      // they come off it: the estimate errs low, never into a 429.
+      // A response without headers still shows the window moved: one more lease, never stuck.
+      creditAllowance: assign(({ context }) =>
+        context.allowance && context.allowance.remaining <= 0 && context.allowance.resetAt <= deps.now()
+          ? { allowance: { remaining: 1, resetAt: 0 } }
+          : {},
+      ),
+      learnAllowance: assign(({ context, event }) => {
+        if (event.type !== 'lease.release' || !event.allowance) return {};
+        const remaining = event.allowance.remaining - context.inFlight;
+        const resetAt = deps.now() + event.allowance.resetMs;
+        return { allowance: { remaining, resetAt } };
+      }),
       blame: assign(({ context }) => ({ consecutiveFailures: context.consecutiveFailures + 1 })),
       // A spend or daily quota is spent: out until the stated reset, or (none stated) half-open
       // probing on the recovery schedule. The key is valid, so failures are not counted.
@@ -311,6 +355,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
       endCooldown: assign(({ context }) => ({
         cooldownUntil: 0,
+        // The window moved on: one lease, and its response says how much more.
+        allowance:
+          context.allowance && context.allowance.remaining <= 0
+            ? { remaining: 1, resetAt: 0 }
+            : context.allowance,
         reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
       })),
       clearHealth: assign({
@@ -377,6 +426,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       budget: input.settings.budget
         ? (input.restored?.budget ?? { requestsAt: 0, tokensAt: 0, dayAt: 0 })
         : null,
+      allowance: null,
     }),
     initial: 'routing',
     on: {
@@ -393,7 +443,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       ],
       'lease.rateLimit': [{ guard: 'noLeaseOut' }, { target: '#key.routing', actions: 'applyRateLimit' }],
       'key.blame': [
-        { guard: 'reachesMaxFailures', target: '#key.exhausted.failing', actions: ['blame', 'startRecovery'] },
+        {
+          guard: 'reachesMaxFailures',
+          target: '#key.exhausted.failing',
+          actions: ['blame', 'startRecovery'],
+        },
         { actions: 'blame' },
       ],
       'key.reset': { target: '#key.routing', actions: 'clearHealth' },
@@ -423,7 +477,14 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         on: {
           'lease.grant': [
             { guard: 'grantSpendsBudget', target: 'routing', actions: ['recordGrant', 'coolForBudget'] },
+            {
+              guard: 'grantSpendsAllowance',
+              target: 'routing',
+              actions: ['recordGrant', 'spendAllowance', 'restForAllowance'],
+            },
             { guard: 'grantFillsCapacity', target: 'busy', actions: 'recordGrant' },
+            // Still allowance left: tell the pool, which grants to such a key one lease per step.
+            { guard: 'hasAllowance', actions: ['recordGrant', 'spendAllowance', 'notifyReady'] },
             { actions: 'recordGrant' },
           ],
           'lease.release': releaseWhileHealthy,
@@ -435,20 +496,25 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         on: {
           'lease.release': [
             { guard: 'noLeaseOut' },
+            {
+              guard: 'learnsAllowance',
+              target: 'routing',
+              actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess', 'restForAllowance'],
+            },
             { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
-            { target: 'available', actions: 'recordSuccess' },
+            { target: 'routing', actions: ['recordSuccess', 'creditAllowance'] },
           ],
           'lease.fail': [
             { guard: 'noLeaseOut' },
             { guard: 'isRevocation', target: 'exhausted.dead', actions: ['countFailure', 'markDead'] },
             { guard: 'isQuotaSpent', target: 'exhausted.failing', actions: 'spendQuota' },
-            { guard: 'isOutageError', target: 'available', actions: 'countProviderError' },
+            { guard: 'isOutageError', target: 'routing', actions: ['countProviderError', 'creditAllowance'] },
             {
               guard: 'reachesMaxFailures',
               target: 'exhausted.failing',
               actions: ['countFailure', 'startRecovery'],
             },
-            { target: 'available', actions: 'countFailure' },
+            { target: 'routing', actions: ['countFailure', 'creditAllowance'] },
           ],
         },
       },

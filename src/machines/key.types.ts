@@ -86,6 +86,12 @@ export interface KeyContext {
   lastPenaltyAt: number;
   /** Budget meters, or `null` when the key has no budget. */
   budget: BudgetState | null;
+  /**
+   * What the provider's own headers said is left: `remaining` requests until `resetAt` (epoch ms; 0
+   * = until the next response says more). Each grant spends one; at 0 the key rests until the
+   * reset, then takes one lease at a time, clocked by the responses. `null` = nothing learned.
+   */
+  allowance: { readonly remaining: number; readonly resetAt: number } | null;
 }
 
 /**
@@ -112,6 +118,8 @@ export type KeyEvent =
       readonly tokenDelta: number;
       /** How long the success said the key's quota is used up (remaining 0 until a reset), if it did. */
       readonly restMs: number | undefined;
+      /** Remaining requests and ms until the next one frees, when the success's headers said. */
+      readonly allowance: { readonly remaining: number; readonly resetMs: number } | undefined;
     }
   | {
       readonly type: 'lease.fail';

@@ -129,7 +129,8 @@ export function createPoolMachine(deps: PoolMachineDeps) {
    */
   const blameSuspects = (succeeded: KeyEntry, now: number): void => {
     const startedAfter = now - (succeeded.context.latencyEwma ?? 0);
-    while (suspects.length > 0 && (suspects[0] as { at: number }).at < now - outageSettings.windowMs) suspects.shift();
+    while (suspects.length > 0 && (suspects[0] as { at: number }).at < now - outageSettings.windowMs)
+      suspects.shift();
     for (let i = 0; i < suspects.length; ) {
       const suspect = suspects[i] as { keyId: string; at: number };
       if (suspect.keyId !== succeeded.keyId && suspect.at < startedAfter) {
@@ -301,7 +302,12 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         // Counted now, blamed later: only a success of another key that started after this error
         // proves the provider works and the key does not (see `suspects`).
         if (entry) {
-          enqueue.sendTo(entry.ref, { type: 'lease.fail', seq: event.seq, kind: 'provider', retryAfterMs: undefined });
+          enqueue.sendTo(entry.ref, {
+            type: 'lease.fail',
+            seq: event.seq,
+            kind: 'provider',
+            retryAfterMs: undefined,
+          });
         }
         if (!outage) {
           suspects.push({ keyId: event.keyId, at: now });

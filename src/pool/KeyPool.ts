@@ -13,7 +13,7 @@ import {
   UnknownKeyError,
 } from '../errors.js';
 import { fingerprint, isKeyId, type KeyId, maskKey } from '../fingerprint.js';
-import { restFromHeaders, usedTokens, waitFromHeaders } from '../limits/rest.js';
+import { allowanceFromHeaders, restFromHeaders, usedTokens, waitFromHeaders } from '../limits/rest.js';
 import { createKeyMachine } from '../machines/key.machine.js';
 import type { KeyInput, KeyStateName } from '../machines/key.types.js';
 import {
@@ -557,6 +557,7 @@ export class KeyPool {
         latencyMs,
         tokenDelta: used === undefined ? 0 : used - lease.tokens,
         restMs: options?.headers ? restFromHeaders(options.headers, now) : undefined,
+        allowance: options?.headers ? allowanceFromHeaders(options.headers, now) : undefined,
       });
       this.#metrics.releases++;
       const state = entry?.state ?? 'available';

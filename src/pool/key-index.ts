@@ -204,7 +204,7 @@ export class KeyIndex {
       snapshotStatusActive(entry) &&
       // A budgeted key takes one grant per pool step: the key itself decides whether the grant
       // used up its budget, and the pool must not hand out a second one before it has.
-      (entry.context.budget === null || entry.pending.length === 0) &&
+      ((entry.context.budget === null && entry.context.allowance === null) || entry.pending.length === 0) &&
       ((entry.state === 'available' &&
         (entry.context.settings.maxConcurrent === null ||
           entry.inFlight < entry.context.settings.maxConcurrent)) ||

@@ -36,8 +36,22 @@ const PROBE = 1;
 const NORMAL = -1;
 const events: KeyEvent[] = [
   { type: 'lease.grant', seq: PROBE, tokens: 0 },
-  { type: 'lease.release', seq: NORMAL, latencyMs: 10, tokenDelta: 0, restMs: undefined },
-  { type: 'lease.release', seq: PROBE, latencyMs: 10, tokenDelta: 0, restMs: undefined },
+  {
+    type: 'lease.release',
+    seq: NORMAL,
+    latencyMs: 10,
+    tokenDelta: 0,
+    restMs: undefined,
+    allowance: undefined,
+  },
+  {
+    type: 'lease.release',
+    seq: PROBE,
+    latencyMs: 10,
+    tokenDelta: 0,
+    restMs: undefined,
+    allowance: undefined,
+  },
   { type: 'lease.fail', seq: NORMAL, kind: 'failure', retryAfterMs: undefined },
   { type: 'lease.fail', seq: PROBE, kind: 'failure', retryAfterMs: undefined },
   { type: 'lease.fail', seq: NORMAL, kind: 'revoked', retryAfterMs: undefined },

@@ -61,7 +61,14 @@ describe('pool supervision', () => {
     expect(replacement?.ref).not.toBe(victim.ref);
     // It carries on from its last good context: the lease granted before the crash is still counted.
     expect(replacement?.context.inFlight).toBe(1);
-    replacement?.ref.send({ type: 'lease.release', seq: 1, latencyMs: 5, tokenDelta: 0, restMs: undefined });
+    replacement?.ref.send({
+      type: 'lease.release',
+      seq: 1,
+      latencyMs: 5,
+      tokenDelta: 0,
+      restMs: undefined,
+      allowance: undefined,
+    });
     expect(runtime.index.get('k_aaaaaaaaaaaaaaaa')?.context.inFlight).toBe(0);
     pool.send({ type: 'pool.acquire', requestId: 3, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
     expect(emitted.filter((e) => e.type === 'lease.granted')).toHaveLength(3);

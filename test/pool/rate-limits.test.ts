@@ -32,6 +32,28 @@ describe('learning from successful responses', () => {
     expect(state).toBe('available');
   });
 
+  it('grants no more than the remaining requests a success reported, then rests until the reset', async () => {
+    const { pool, clock } = await make(1);
+    (await pool.acquire()).release({
+      headers: { 'x-ratelimit-remaining-requests': '2', 'x-ratelimit-reset-requests': '1s' },
+    });
+    const first = pool.tryAcquire();
+    const second = pool.tryAcquire();
+    expect(first && second).toBeTruthy();
+    expect(pool.tryAcquire()).toBeUndefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({
+      state: 'cooling',
+      reason: 'quota',
+      cooldownUntil: clock.now() + 1_000,
+    });
+    clock.advance(1_000);
+    // The window moved on: one lease, whose response says how much more.
+    expect(pool.tryAcquire()).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    first?.release();
+    expect(pool.tryAcquire()).toBeDefined();
+  });
+
   it('takes the wait of a 429 from its headers', async () => {
     const { pool, clock } = await make(1);
     (await pool.acquire()).rateLimited({ headers: { 'retry-after-ms': '2500' } });

@@ -15,7 +15,8 @@ function score(entry: KeyEntry, now: number, penaltyMs: number): number {
   const limits = context.settings.budget;
   const headroom = limits && context.budget ? Math.max(0.05, budgetHeadroom(limits, context.budget, now)) : 1;
   return (
-    (latency * (entry.inFlight + 1) * (penalised ? PENALTY_FACTOR : 1) * (1 + context.consecutiveFailures)) / headroom
+    (latency * (entry.inFlight + 1) * (penalised ? PENALTY_FACTOR : 1) * (1 + context.consecutiveFailures)) /
+    headroom
   );
 }
 
