@@ -1,4 +1,19 @@
 export {
+  per1000,
+  runWorkload,
+  successesBetween,
+  type WorkloadHeaders,
+  type WorkloadKeyFigures,
+  type WorkloadLease,
+  type WorkloadLoad,
+  type WorkloadOptions,
+  type WorkloadPool,
+  type WorkloadReport,
+  type WorkloadRequestFigures,
+  type WorkloadUsage,
+} from './driver.js';
+export { quantile, type SampleSummary, summarize } from './figures.js';
+export {
   type MockProviderOptions,
   type MockProviderServer,
   startMockProvider,

@@ -1,0 +1,148 @@
+import { type SampleSummary, summarize } from '../../src/sim/index.js';
+import type { KeyMesh } from '../lib/keymesh.js';
+import {
+  atLeast,
+  atMost,
+  formatNs,
+  formatNumber,
+  type Row,
+  type ScenarioOptions,
+  type ScenarioResult,
+} from '../lib/report.js';
+import { MinimalPool } from '../reference/minimal-pool.js';
+
+type StrategyName = 'least-busy' | 'round-robin' | 'weighted' | 'latency';
+const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
+const KEY_COUNTS = [10, 1_000, 10_000] as const;
+
+/** BENCH.md B1 targets. */
+export const B1_TARGETS = { minPairsPerSecond: 100_000, maxAcquireP99NsAt1000: 50_000 } as const;
+const SEED_FIGURES: Readonly<Record<number, string>> = {
+  10: '42 500 pairs/s',
+  1000: '2 000 pairs/s',
+  10000: 'cost linear in N',
+};
+
+/** Every 8th pair is timed: often enough for a p99, rarely enough not to slow the loop. */
+const SAMPLE_EVERY = 8;
+
+interface PairPool {
+  acquire(): Promise<{ release(options?: { readonly latencyMs?: number }): unknown }>;
+}
+
+/** What one acquire/release loop measured. */
+export interface PairFigures {
+  readonly pairs: number;
+  readonly pairsPerSecond: number;
+  /** `acquire()` to `release()` returned, ns, over the sampled pairs. */
+  readonly pairNs: SampleSummary;
+  /** `acquire()` to the lease in hand (the await included), ns, over the sampled pairs. */
+  readonly acquireNs: SampleSummary;
+}
+
+/** One caller: `await acquire()` then `release({ latencyMs })`, as fast as it goes, for `ms` of real time. */
+export async function measurePairs(pool: PairPool, ms: number): Promise<PairFigures> {
+  const pairNs: number[] = [];
+  const acquireNs: number[] = [];
+  let pairs = 0;
+  const started = performance.now();
+  const deadline = started + ms;
+  do {
+    for (let i = 0; i < 1_024; i++) {
+      if (i % SAMPLE_EVERY === 0) {
+        const t0 = process.hrtime.bigint();
+        const lease = await pool.acquire();
+        const t1 = process.hrtime.bigint();
+        lease.release({ latencyMs: 1 });
+        const t2 = process.hrtime.bigint();
+        acquireNs.push(Number(t1 - t0));
+        pairNs.push(Number(t2 - t0));
+      } else {
+        const lease = await pool.acquire();
+        lease.release({ latencyMs: 1 });
+      }
+    }
+    pairs += 1_024;
+  } while (performance.now() < deadline);
+  const seconds = (performance.now() - started) / 1_000;
+  return {
+    pairs,
+    pairsPerSecond: pairs / seconds,
+    pairNs: summarize(pairNs),
+    acquireNs: summarize(acquireNs),
+  };
+}
+
+const fakeKeys = (n: number) =>
+  Array.from({ length: n }, (_, i) => `sk-bench-fake-${String(i).padStart(16, '0')}`);
+
+function measureMs(
+  quick: boolean,
+  strategy: StrategyName | 'reference',
+  keys: number,
+): { warm: number; run: number } {
+  // Weighted selection is O(N) by design (smooth weighted round robin visits every key): a shorter run.
+  const slow = strategy === 'weighted' && keys >= 10_000;
+  if (quick) return { warm: 100, run: slow ? 200 : 400 };
+  return { warm: 300, run: slow ? 600 : 1_500 };
+}
+
+/** B1: acquire/release overhead of every built-in strategy at 10, 1 000 and 10 000 keys, with the reference. */
+export async function b1Scenario(
+  keymesh: Pick<KeyMesh, 'KeyPool'>,
+  options: ScenarioOptions,
+): Promise<Omit<ScenarioResult, 'seconds'>> {
+  const rows: Row[] = [];
+  const figures: Record<string, unknown> = {};
+  for (const n of KEY_COUNTS) {
+    const keys = fakeKeys(n);
+    const reference = new MinimalPool(keys);
+    const refTimes = measureMs(options.quick, 'reference', n);
+    await measurePairs(reference, refTimes.warm);
+    const ref = await measurePairs(reference, refTimes.run);
+    options.progress(`B1 reference ${n} keys: ${formatNumber(ref.pairsPerSecond)} pairs/s`);
+    figures[`reference ${n}`] = ref;
+    rows.push({
+      scenario: `B1 reference ${n} keys`,
+      figure: 'pairs/s; ns per pair p50 / p99',
+      value: `${formatNumber(ref.pairsPerSecond)}; ${formatNs(ref.pairNs.p50)} / ${formatNs(ref.pairNs.p99)}`,
+      target: '',
+      seed: '',
+      verdict: '—',
+    });
+
+    for (const strategy of STRATEGIES) {
+      const pool = await keymesh.KeyPool.create({ keys, strategy, seed: 1 });
+      const times = measureMs(options.quick, strategy, n);
+      await measurePairs(pool, times.warm);
+      const run = await measurePairs(pool, times.run);
+      await pool.close();
+      const versus = run.pairsPerSecond / ref.pairsPerSecond;
+      options.progress(
+        `B1 ${strategy} ${n} keys: ${formatNumber(run.pairsPerSecond)} pairs/s (${formatNumber(versus, 2)} × reference)`,
+      );
+      figures[`${strategy} ${n}`] = { ...run, ratioToReference: versus };
+      const scenario = `B1 ${strategy} ${n} keys`;
+      // The throughput target is for 10 and 10 000 keys; weighted is O(N) by design, so informational at 10 000.
+      const throughputTarget = n !== 1_000 && !(strategy === 'weighted' && n >= 10_000);
+      rows.push({
+        scenario,
+        figure: 'pairs/s (× reference)',
+        value: `${formatNumber(run.pairsPerSecond)} (${formatNumber(versus, 2)} ×)`,
+        target: throughputTarget ? `≥ ${formatNumber(B1_TARGETS.minPairsPerSecond)}` : '',
+        seed: strategy === 'least-busy' ? (SEED_FIGURES[n] ?? '') : '',
+        verdict: throughputTarget ? atLeast(run.pairsPerSecond, B1_TARGETS.minPairsPerSecond) : '—',
+      });
+      const latencyTarget = n === 1_000;
+      rows.push({
+        scenario,
+        figure: 'ns per pair p50 / p99; acquire p99',
+        value: `${formatNs(run.pairNs.p50)} / ${formatNs(run.pairNs.p99)}; ${formatNs(run.acquireNs.p99)}`,
+        target: latencyTarget ? `acquire p99 ≤ ${formatNs(B1_TARGETS.maxAcquireP99NsAt1000)}` : '',
+        seed: '',
+        verdict: latencyTarget ? atMost(run.acquireNs.p99, B1_TARGETS.maxAcquireP99NsAt1000) : '—',
+      });
+    }
+  }
+  return { id: 'B1', title: 'Overhead: one caller, acquire → release, memory store', rows, figures };
+}

@@ -1,0 +1,33 @@
+/**
+ * BENCH.md B4a and B4f on the virtual clock: goodput under provider limits that the pool has to
+ * discover from 429s alone. Deterministic (seeded, simulated time), so the targets are asserted.
+ * The same scenarios run in `npm run bench` against the production build. The targets KeyMesh does
+ * not meet yet (B4a's goodput, 429s and fairness; B4b; B4d) are asserted in
+ * test/open-targets/b4.targets.ts, run by `npm run test:targets`, until the pool meets them.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { B4_TARGETS, type B4Figures, runB4 } from '../../bench/scenarios/b4-limits.js';
+import * as keymesh from '../../src/index.js';
+
+describe('B4a: 5 keys × 10 req/s, 100 workers, limits unknown, 429 with retry-after', () => {
+  let run: B4Figures;
+  beforeAll(async () => {
+    run = await runB4('B4a', 'keymesh', keymesh);
+  });
+
+  it('spreads the successes evenly over equal keys', () => {
+    for (const share of run.shares) expect(share).toBeCloseTo(0.2, 1);
+  });
+
+  it('repeats bit for bit', async () => {
+    const again = await runB4('B4a', 'keymesh', keymesh);
+    expect(again.report).toEqual(run.report);
+  });
+});
+
+describe('B4f: 429s without any hint', () => {
+  it(`serves at least ${B4_TARGETS.B4f.minGoodputRatio} of the provider's capacity (escalating cooldowns, not a fixed 60 s)`, async () => {
+    const run = await runB4('B4f', 'keymesh', keymesh);
+    expect(run.goodputRatio).toBeGreaterThanOrEqual(B4_TARGETS.B4f.minGoodputRatio);
+  });
+});
