@@ -52,6 +52,32 @@ function externalNews(context: KeyContext, event: SyncEvent, now: number): Parti
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
 
+/**
+ * The allowance when its window (or the rest that used it up) ends. A 429-learned allowance opens
+ * a new window of what one window admits — after a rate limit, what the episode got through
+ * (successes before and during the rest); a header-stated one admits one lease, whose response
+ * says how much more.
+ */
+function nextAllowanceWindow(context: KeyContext, now: number): Pick<KeyContext, 'allowance' | 'counts'> {
+  const learned = context.allowance;
+  if (learned && learned.windowMs > 0) {
+    const perWindow =
+      context.reason === 'rate-limited' && context.counts.sinceRest >= 1
+        ? context.counts.sinceRest
+        : learned.perWindow;
+    return {
+      allowance:
+        perWindow >= 1
+          ? { remaining: perWindow, resetAt: now + learned.windowMs, perWindow, windowMs: learned.windowMs }
+          : null,
+      counts: { ...context.counts, sinceRest: 0 },
+    };
+  }
+  if (learned && learned.remaining <= 0)
+    return { allowance: { ...learned, remaining: 1, resetAt: 0 }, counts: context.counts };
+  return { allowance: learned, counts: context.counts };
+}
+
 /** The budget after a success reconciles reserved and used tokens. */
 function reconciled(context: KeyContext, event: KeyEvent, now: number): KeyContext['budget'] {
   const limits = context.settings.budget;
@@ -82,7 +108,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     {
       guard: 'learnsAllowance',
       target: 'routing',
-      actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess', 'restForAllowance'],
+      actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess'],
     },
     { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
     { actions: 'recordSuccess' },
@@ -198,7 +224,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       recordSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
         budget: reconciled(context, event, deps.now()),
-        counts: { ...context.counts, successes: context.counts.successes + 1 },
+        counts: {
+          ...context.counts,
+          successes: context.counts.successes + 1,
+          sinceRest: context.counts.sinceRest + 1,
+        },
         consecutiveFailures: 0,
         rateLimitStreak: 0,
         latencyEwma: ewma(
@@ -211,7 +241,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       countSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
         budget: reconciled(context, event, deps.now()),
-        counts: { ...context.counts, successes: context.counts.successes + 1 },
+        counts: {
+          ...context.counts,
+          successes: context.counts.successes + 1,
+          sinceRest: context.counts.sinceRest + 1,
+        },
         latencyEwma: ewma(
           context.latencyEwma,
           event.type === 'lease.release' ? event.latencyMs : undefined,
@@ -236,31 +270,27 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           ? { allowance: { ...context.allowance, remaining: context.allowance.remaining - 1 } }
           : {},
       ),
-      // Nothing left until the stated reset: rest until then (no timer when the next response is
-      // what will tell: the key is then at its learned capacity, busy).
-      restForAllowance: assign(({ context }) => {
-        const allowance = context.allowance;
-        if (!allowance || allowance.remaining > 0) return {};
-        const resetAt = allowance.resetAt;
-        if (resetAt <= deps.now() || resetAt <= context.cooldownUntil) return {};
-        return {
-          cooldownUntil: resetAt,
-          reason: COOLING_REASONS.has(context.reason) ? context.reason : 'quota',
-        };
-      }),
       // Leases still out were granted after the provider counted this response's `remaining`, so
       // they come off it: the estimate errs low, never into a 429.
       // A response without headers still shows the window moved: one more lease, never stuck.
       creditAllowance: assign(({ context }) =>
         context.allowance && context.allowance.remaining <= 0 && context.allowance.resetAt <= deps.now()
-          ? { allowance: { remaining: 1, resetAt: 0 } }
+          ? { allowance: { ...context.allowance, remaining: 1, resetAt: 0 } }
           : {},
       ),
       learnAllowance: assign(({ context, event }) => {
         if (event.type !== 'lease.release' || !event.allowance) return {};
         const remaining = event.allowance.remaining - context.inFlight;
         const resetAt = deps.now() + event.allowance.resetMs;
-        return { allowance: { remaining, resetAt } };
+        const learned = context.allowance;
+        return {
+          allowance: {
+            remaining,
+            resetAt,
+            perWindow: learned?.perWindow ?? 0,
+            windowMs: learned?.windowMs ?? 0,
+          },
+        };
       }),
       blame: assign(({ context }) => ({ consecutiveFailures: context.consecutiveFailures + 1 })),
       // A spend or daily quota is spent: out until the stated reset, or (none stated) half-open
@@ -283,7 +313,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           lastPenaltyAt: now,
           reason: 'quota' as KeyReason,
           recoveryDelayMs: base,
-          recoveryAt: Math.max(already ? context.recoveryAt : 0, until, now + 1),
+          recoveryAt: Math.max(already ? context.recoveryAt : 0, until, now + 1, context.cooldownUntil),
+          cooldownUntil: 0,
+          // What the key had learned about its pace is stale once it is out: it learns anew.
+          allowance: null,
           probeSeq: 0,
         };
       }),
@@ -292,12 +325,18 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           event.type === 'lease.fail' && event.kind === 'disabled' ? 'disabled' : ('revoked' as KeyReason),
         recoveryAt: 0,
         probeSeq: 0,
+        allowance: null,
       })),
+      // An exhaustion absorbs a pending cooldown: no probe before the cooldown would have ended.
       startRecovery: assign(({ context }) => ({
         reason: 'failures' as KeyReason,
         recoveryDelayMs: context.settings.recoveryInitialDelayMs,
-        recoveryAt:
+        recoveryAt: Math.max(
+          context.cooldownUntil,
           deps.now() + jittered(context.settings.recoveryInitialDelayMs, context.settings.recoveryMaxDelayMs),
+        ),
+        cooldownUntil: 0,
+        allowance: null,
         probeSeq: 0,
       })),
       backOffRecovery: assign(({ context }) => {
@@ -308,7 +347,12 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         return {
           reason: 'failures' as KeyReason,
           recoveryDelayMs: base,
-          recoveryAt: deps.now() + jittered(base, context.settings.recoveryMaxDelayMs),
+          recoveryAt: Math.max(
+            context.cooldownUntil,
+            deps.now() + jittered(base, context.settings.recoveryMaxDelayMs),
+          ),
+          cooldownUntil: 0,
+          allowance: null,
           probeSeq: 0,
         };
       }),
@@ -335,12 +379,26 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         // Cooldowns extend, never shorten: a short hint must not erase a long one.
         const cooldownUntil = Math.max(context.cooldownUntil, now + waitMs);
         const cooling = cooldownUntil > now;
+        // A hinted 429 that begins an episode says how long a window of this key lasts; what the
+        // episode got through is learned when the rest ends (see endCooldown).
+        const beginsEpisode = !(context.cooldownUntil > now && context.reason === 'rate-limited');
+        const learned = context.allowance;
+        const allowance =
+          hinted && beginsEpisode && waitMs > 0
+            ? {
+                remaining: 0,
+                resetAt: cooldownUntil,
+                perWindow: learned?.perWindow ?? 0,
+                windowMs: Math.max(learned?.windowMs ?? 0, waitMs),
+              }
+            : learned;
         return {
           inFlight: context.inFlight - 1,
           counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
           consecutiveFailures: 0,
           rateLimitStreak: streak,
           lastPenaltyAt: now,
+          allowance,
           cooldownUntil,
           reason:
             cooling && !COOLING_REASONS.has(context.reason) ? ('rate-limited' as KeyReason) : context.reason,
@@ -355,14 +413,32 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
       endCooldown: assign(({ context }) => ({
         cooldownUntil: 0,
-        // The window moved on: one lease, and its response says how much more.
-        allowance:
-          context.allowance && context.allowance.remaining <= 0
-            ? { remaining: 1, resetAt: 0 }
-            : context.allowance,
+        ...nextAllowanceWindow(context, deps.now()),
         reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
       })),
+      // Where a used-up allowance leaves the key: resting until its reset (a timer), starting a new
+      // window once the reset has passed, or — header-clocked with nothing out to answer — one more.
+      settleAllowance: assign(({ context }) => {
+        const allowance = context.allowance;
+        if (!allowance || allowance.remaining > 0) return {};
+        const now = deps.now();
+        if (allowance.resetAt === 0)
+          return context.inFlight > 0 ? {} : { allowance: { ...allowance, remaining: 1 } };
+        if (allowance.resetAt <= now) return nextAllowanceWindow(context, now);
+        if (
+          recovering(context) ||
+          DEAD_REASONS.has(context.reason) ||
+          context.cooldownUntil >= allowance.resetAt
+        ) {
+          return {};
+        }
+        return {
+          cooldownUntil: allowance.resetAt,
+          reason: COOLING_REASONS.has(context.reason) ? context.reason : ('quota' as KeyReason),
+        };
+      }),
       clearHealth: assign({
+        allowance: null,
         consecutiveFailures: 0,
         rateLimitStreak: 0,
         cooldownUntil: 0,
@@ -405,7 +481,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       order: input.order,
       settings: input.settings,
       inFlight: input.restored?.inFlight ?? 0,
-      counts: input.restored?.counts ?? { successes: 0, failures: 0, rateLimits: 0 },
+      counts: input.restored?.counts ?? { successes: 0, failures: 0, rateLimits: 0, sinceRest: 0 },
       consecutiveFailures: input.restored?.consecutiveFailures ?? 0,
       rateLimitStreak: input.restored?.rateLimitStreak ?? 0,
       latencyEwma: input.restored?.latencyEwma ?? null,
@@ -459,6 +535,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     states: {
       routing: {
         description: 'Transient: derives the state from context (start, restore, reset, settle).',
+        entry: 'settleAllowance',
         always: [
           { guard: 'isDrained', target: 'drained' },
           { guard: 'isDraining', target: 'draining' },
@@ -480,7 +557,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             {
               guard: 'grantSpendsAllowance',
               target: 'routing',
-              actions: ['recordGrant', 'spendAllowance', 'restForAllowance'],
+              actions: ['recordGrant', 'spendAllowance'],
             },
             { guard: 'grantFillsCapacity', target: 'busy', actions: 'recordGrant' },
             // Still allowance left: tell the pool, which grants to such a key one lease per step.
@@ -499,7 +576,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             {
               guard: 'learnsAllowance',
               target: 'routing',
-              actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess', 'restForAllowance'],
+              actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess'],
             },
             { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
             { target: 'routing', actions: ['recordSuccess', 'creditAllowance'] },

@@ -41,6 +41,8 @@ export interface KeyCounts {
   readonly successes: number;
   readonly failures: number;
   readonly rateLimits: number;
+  /** Successes since the key last came out of a rate-limit rest (what one window of it admits). */
+  readonly sinceRest: number;
 }
 
 /**
@@ -87,11 +89,18 @@ export interface KeyContext {
   /** Budget meters, or `null` when the key has no budget. */
   budget: BudgetState | null;
   /**
-   * What the provider's own headers said is left: `remaining` requests until `resetAt` (epoch ms; 0
-   * = until the next response says more). Each grant spends one; at 0 the key rests until the
-   * reset, then takes one lease at a time, clocked by the responses. `null` = nothing learned.
+   * What the key learned it may send: `remaining` requests until `resetAt` (epoch ms; 0 = until the
+   * next response says more). From headers ("remaining N, reset in T"), or from a 429 episode: the
+   * successes of the episode (`perWindow`) per the 429's retry hint (`windowMs`), after which the key
+   * sends at most that many per window. Each grant spends one; at 0 the key rests until the reset.
+   * `null` = nothing learned: no limit.
    */
-  allowance: { readonly remaining: number; readonly resetAt: number } | null;
+  allowance: {
+    readonly remaining: number;
+    readonly resetAt: number;
+    readonly perWindow: number;
+    readonly windowMs: number;
+  } | null;
 }
 
 /**

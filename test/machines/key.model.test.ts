@@ -109,6 +109,7 @@ const paths = getShortestPaths(model, {
       c.probeSeq,
       c.draining,
       c.reason,
+      c.allowance === null ? null : [Math.min(c.allowance.remaining, 2), c.allowance.windowMs > 0],
     ]);
   },
   // Only what the pool can actually do: grant to an eligible key; settle a lease that is out.

@@ -335,7 +335,12 @@ class Harness {
         if (this.#currentProbes(key.keyId) > 0) {
           this.#violation(`second probe of the same recovery episode out on ${key.keyId}`);
         }
-      } else if (key.state !== 'available' && key.state !== 'busy') {
+      } else if (
+        key.state !== 'available' &&
+        key.state !== 'busy' &&
+        // A key that learned its pace may rest right after the grant that used its allowance up.
+        !(key.state === 'cooling' && key.reason === 'quota' && key.inFlight > 0)
+      ) {
         this.#violation(`grant to ${who} from key in state ${key.state}/${key.reason}`);
       }
       if (key.inFlight > key.maxConcurrent) {
@@ -659,7 +664,9 @@ class Harness {
     const key = this.pool.snapshot().keys.find((k) => k.keyId === keyId);
     const now = key ? `${key.state}/${key.reason}` : 'not in the pool';
     const coolingByProvider =
-      key?.state === 'cooling' && key.cooldownUntil > this.clock.now() && key.reason === 'rate-limited';
+      key?.state === 'cooling' &&
+      key.cooldownUntil > this.clock.now() &&
+      (key.reason === 'rate-limited' || key.reason === 'quota');
     if (!key || !(key.state === 'available' || key.state === 'busy' || coolingByProvider)) {
       // Adding vouches for the key (pool already has it, or stored): revocation, failure exhaustion
       // and a drain are cleared; only a provider-imposed cooldown stays.
