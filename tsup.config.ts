@@ -1,7 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts' },
+  // `cli` is the `keymesh` bin: its source starts with `#!/usr/bin/env node`, which esbuild keeps
+  // and tsup turns into an executable file.
+  entry: { index: 'src/index.ts', cli: 'src/cli/index.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

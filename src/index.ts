@@ -24,6 +24,7 @@ export {
   keymeshFetch,
 } from './fetch.js';
 export { fingerprint, type KeyId, maskKey } from './fingerprint.js';
+export type { BudgetLimits } from './limits/budget.js';
 export {
   type ClassifyOptions,
   classifyOutcome,
@@ -39,6 +40,7 @@ export { createKeyMachine, type KeyMachine, keyMachine } from './machines/key.ma
 export type {
   FailureKind,
   KeyContext,
+  KeyCounts,
   KeyEvent,
   KeyInput,
   KeyReason,
@@ -53,8 +55,22 @@ export {
   poolMachine,
 } from './machines/pool.machine.js';
 export type { PoolEmitted, PoolEvent, PoolInput, RejectReason } from './machines/pool.types.js';
+export {
+  bindOpenTelemetry,
+  type KeyPoolMetrics,
+  OPEN_TELEMETRY_INSTRUMENTS,
+  type OpenTelemetryAttributes,
+  type OpenTelemetryBatchResult,
+  type OpenTelemetryMeter,
+  type OpenTelemetryOptions,
+  PROMETHEUS_CONTENT_TYPE,
+  type PrometheusOptions,
+  type SnapshotSource,
+  toPrometheus,
+} from './metrics/index.js';
 export type { KeyPoolEventMap, KeyPoolEventName, KeyPoolListener, KeyRefInfo } from './pool/events.js';
 export { type AcquireOptions, KeyPool, type PoolSnapshot } from './pool/KeyPool.js';
+export type { TokenUsage } from './pool/lease.js';
 export {
   type FailOptions,
   Lease,
@@ -64,7 +80,7 @@ export {
 } from './pool/lease.js';
 export type { PoolMetricsSnapshot } from './pool/metrics.js';
 export type { KeyConfig, KeyPoolOptions } from './pool/options.js';
-export type { CustomStrategy, KeySnapshot, StrategyName } from './pool/strategies/types.js';
+export type { CustomStrategy, KeySnapshot, StrategyMemory, StrategyName } from './pool/strategies/types.js';
 export { VirtualClock } from './sim/virtual-clock.js';
 export {
   JSON_FILE_FORMAT,

@@ -23,6 +23,7 @@ import {
   type PoolRuntime,
 } from '../machines/pool.machine.js';
 import type { PoolEmitted } from '../machines/pool.types.js';
+import { type KeyPoolMetrics, keyPoolMetrics } from '../metrics/index.js';
 import { restoredFromRecord, toRecord } from '../storage/record.js';
 import type { KeyRecord } from '../storage/types.js';
 import { CoalescingWriter } from '../storage/writer.js';
@@ -456,6 +457,13 @@ export class KeyPool {
   get actor(): Actor<PoolMachine> {
     return this.#actor;
   }
+
+  /**
+   * The pool's metrics for monitoring systems: `toPrometheus(options?)` (Prometheus text format) and
+   * `bindOpenTelemetry(meter, options?)` (observable instruments on an `@opentelemetry/api` meter).
+   * Both read `snapshot()`; labels are fingerprints or labels, never secrets.
+   */
+  readonly metrics: KeyPoolMetrics = keyPoolMetrics(this);
 
   /** Records written to storage so far, and `save()` batches (write amplification figures). */
   get storageWrites(): { readonly records: number; readonly batches: number } {

@@ -1,0 +1,116 @@
+import { existsSync } from 'node:fs';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jsonFileStorage, KeyPool, type StorageAdapter, sqliteStorage } from '../../src/index.js';
+import { fakeKeys } from '../helpers.js';
+import { ANSI, runKeymesh, tempFolder } from './support.js';
+
+const temp = tempFolder('status');
+const keys = fakeKeys(3, 'sk-test-status-secret');
+
+/** Saves real pool state: alpha served twice, bravo told to rest a minute, charlie revoked. */
+async function savedState(storage: StorageAdapter): Promise<void> {
+  const pool = await KeyPool.create({
+    keys: [
+      { key: keys[0] as string, label: 'alpha' },
+      { key: keys[1] as string, label: 'bravo' },
+      { key: keys[2] as string, label: 'charlie' },
+    ],
+    strategy: 'round-robin',
+    storage,
+  });
+  (await pool.acquire()).release({ latencyMs: 120 });
+  (await pool.acquire()).rateLimited({ retryAfterMs: 60_000 });
+  (await pool.acquire()).fail(new Error('401'), { kind: 'revoked' });
+  (await pool.acquire()).release({ latencyMs: 80 });
+  await pool.close();
+}
+
+function expectNoSecret(text: string): void {
+  for (const key of keys) {
+    expect(text).not.toContain(key);
+    expect(text).not.toContain(key.slice(-4));
+  }
+}
+
+describe('keymesh status', () => {
+  it('shows every key of a JSON store as a table: fingerprint, label, state, reason, cooldown, counters', async () => {
+    const path = join(await temp(), 'keys.json');
+    await savedState(jsonFileStorage(path));
+    const run = await runKeymesh(['status', '--store', `json:${path}`]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).not.toMatch(ANSI);
+    const lines = run.stdout.split('\n');
+    expect(lines[0]).toMatch(/^json:.*keys\.json: 3 keys, last written/);
+    expect(lines[2]).toMatch(
+      /^key\s+label\s+state\s+reason\s+cooldown left\s+ok\s+429\s+fail\s+in a row\s+latency\s+last used$/,
+    );
+    const row = (label: string) =>
+      lines.find((line) => new RegExp(`^k_[0-9a-f]{16}\\s+${label}\\s`).test(line)) ?? '';
+    expect(row('alpha')).toMatch(/\savailable\s+-\s+-\s+2\s+0\s+0\s+0\s+/);
+    expect(row('bravo')).toMatch(/\scooling\s+rate-limited\s+(59\.\d|60\.0) s\s+0\s+1\s+0\s/);
+    expect(row('charlie')).toMatch(/\sexhausted\s+revoked\s+-\s+0\s+0\s+1\s+1\s/);
+    expectNoSecret(run.stdout);
+  });
+
+  it('prints JSON with --json, from an SQLite store', async () => {
+    const path = join(await temp(), 'keys.db');
+    await savedState(sqliteStorage(path));
+    const run = await runKeymesh(['status', '--store', `sqlite:${path}`, '--json']);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout) as {
+      store: string;
+      keys: Array<{
+        label: string;
+        state: string;
+        reason: string | null;
+        cooldownLeftMs: number;
+        successes: number;
+      }>;
+    };
+    expect(report.store).toBe(`sqlite:${path}`);
+    expect(report.keys.map((k) => [k.label, k.state, k.reason])).toEqual([
+      ['alpha', 'available', null],
+      ['bravo', 'cooling', 'rate-limited'],
+      ['charlie', 'exhausted', 'revoked'],
+    ]);
+    expect(report.keys[1]?.cooldownLeftMs).toBeGreaterThan(50_000);
+    expect(report.keys[0]?.successes).toBe(2);
+    expectNoSecret(run.stdout);
+  });
+
+  it('recognises an SQLite file by its header whatever its name', async () => {
+    const dir = await temp();
+    await savedState(sqliteStorage(join(dir, 'keys.db')));
+    await copyFile(join(dir, 'keys.db'), join(dir, 'state.json'));
+    const run = await runKeymesh(['status', '--store', join(dir, 'state.json')]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/3 keys/);
+  });
+
+  it('exits 3 when the store does not exist, and creates nothing', async () => {
+    const path = join(await temp(), 'missing.db');
+    const run = await runKeymesh(['status', '--store', path]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`keymesh: No store at ${path}`);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('exits 3 naming the file when the store is corrupt', async () => {
+    const path = join(await temp(), 'broken.json');
+    await writeFile(path, '{ "format": "keymesh", "version": 1, "keys": ');
+    const run = await runKeymesh(['status', '--store', `json:${path}`]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`${path} is not valid JSON`);
+  });
+
+  it('says so when a store holds no key yet', async () => {
+    const path = join(await temp(), 'empty.json');
+    await writeFile(path, JSON.stringify({ format: 'keymesh', version: 1, keys: {} }));
+    const run = await runKeymesh(['status', '--store', path]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/no key state saved yet/);
+  });
+});
