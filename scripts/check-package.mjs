@@ -8,7 +8,7 @@ const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'keymesh-pkg-'));
 const body = (load) => `
 ${load}
-const pool = await KeyPool.create({ keys: ['sk-fake-check-0000000000000001', 'sk-fake-check-0000000000000002'] });
+const pool = await KeyPool.create({ keys: ['fake-check-key-0000000000000001', 'fake-check-key-0000000000000002'] });
 const lease = await pool.acquire();
 lease.release({ latencyMs: 5 });
 if (pool.snapshot().metrics.releases !== 1) throw new Error('release not counted');
