@@ -61,10 +61,8 @@ const RECOVERY_JITTER = 0.2;
 function nextAllowanceWindow(context: KeyContext, now: number): Pick<KeyContext, 'allowance' | 'counts'> {
   const learned = context.allowance;
   if (learned && learned.windowMs > 0) {
-    const perWindow =
-      context.reason === 'rate-limited' && context.counts.sinceRest >= 1
-        ? context.counts.sinceRest
-        : learned.perWindow;
+    // perWindow 0: a 429 began an episode, and what the episode got through is what a window admits.
+    const perWindow = learned.perWindow > 0 ? learned.perWindow : context.counts.sinceRest;
     return {
       allowance:
         perWindow >= 1
@@ -388,7 +386,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             ? {
                 remaining: 0,
                 resetAt: cooldownUntil,
-                perWindow: learned?.perWindow ?? 0,
+                perWindow: 0,
                 windowMs: Math.max(learned?.windowMs ?? 0, waitMs),
               }
             : learned;
@@ -401,7 +399,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           allowance,
           cooldownUntil,
           reason:
-            cooling && !COOLING_REASONS.has(context.reason) ? ('rate-limited' as KeyReason) : context.reason,
+            cooling && (!COOLING_REASONS.has(context.reason) || (hinted && beginsEpisode))
+              ? ('rate-limited' as KeyReason)
+              : context.reason,
         };
       }),
       countRateLimit: assign(({ context }) => ({
