@@ -72,9 +72,10 @@ export interface KeyPoolOptions {
   /** Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. */
   readonly clock?: Clock;
   /**
-   * Telling a provider outage from a bad key: a 5xx/529/network error counts against a key only while
-   * other keys succeed; when most of the pool fails within `windowMs` (default 10 000) the pool backs
-   * off as a whole, `initialBackoffMs` (default 250) doubling to `maxBackoffMs` (default 2 000).
+   * Telling a provider outage from a bad key: a 5xx/529/network error counts against its key only
+   * once another key's call, started after it, succeeds; when most of the pool fails within
+   * `windowMs` (ms, default 2 000) the pool backs off as a whole, `initialBackoffMs` (default 250)
+   * doubling to `maxBackoffMs` (default 1 000), short so that recovery is seen within about that.
    */
   readonly outage?: {
     readonly windowMs?: number;
