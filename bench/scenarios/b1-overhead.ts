@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type SampleSummary, summarize } from '../../src/sim/index.js';
 import type { KeyMesh } from '../lib/keymesh.js';
 import {
@@ -89,7 +92,7 @@ function measureMs(
 
 /** B1: acquire/release overhead of every built-in strategy at 10, 1 000 and 10 000 keys, with the reference. */
 export async function b1Scenario(
-  keymesh: Pick<KeyMesh, 'KeyPool'>,
+  keymesh: Pick<KeyMesh, 'KeyPool' | 'sqliteStorage' | 'memoryStorage'>,
   options: ScenarioOptions,
 ): Promise<Omit<ScenarioResult, 'seconds'>> {
   const rows: Row[] = [];
@@ -144,5 +147,56 @@ export async function b1Scenario(
       });
     }
   }
+  rows.push(...(await storageOverhead(keymesh, options, figures)));
   return { id: 'B1', title: 'Overhead: one caller, acquire → release, memory store', rows, figures };
+}
+
+/** B1 with the SQLite store attached versus memory (issue: within 10 %), least-busy, 10 keys, alternating runs. */
+async function storageOverhead(
+  keymesh: Pick<KeyMesh, 'KeyPool' | 'sqliteStorage' | 'memoryStorage'>,
+  options: ScenarioOptions,
+  figures: Record<string, unknown>,
+): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'keymesh-b1-'));
+  const keys = fakeKeys(10);
+  const ms = options.quick ? 300 : 1_000;
+  const rates: Record<'memory' | 'sqlite', number[]> = { memory: [], sqlite: [] };
+  let writes = { records: 0, batches: 0, pairs: 0 };
+  try {
+    for (let round = 0; round < 3; round++) {
+      for (const store of ['memory', 'sqlite'] as const) {
+        const storage =
+          store === 'memory' ? keymesh.memoryStorage() : keymesh.sqliteStorage(join(dir, `b1-${round}.db`));
+        const pool = await keymesh.KeyPool.create({ keys, storage, seed: 1 });
+        await measurePairs(pool, ms / 3);
+        const run = await measurePairs(pool, ms);
+        await pool.close();
+        rates[store].push(run.pairsPerSecond);
+        if (store === 'sqlite') writes = { ...pool.storageWrites, pairs: run.pairs };
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[1] ?? 0;
+  const memory = median(rates.memory);
+  const sqlite = median(rates.sqlite);
+  const slowdown = 1 - sqlite / memory;
+  figures['least-busy 10 sqlite vs memory'] = {
+    memory: rates.memory,
+    sqlite: rates.sqlite,
+    slowdown,
+    writes,
+  };
+  options.progress(`B1 SQLite store: ${formatNumber(sqlite)} pairs/s vs memory ${formatNumber(memory)}`);
+  return [
+    {
+      scenario: 'B1 least-busy 10 keys, SQLite store',
+      figure: 'pairs/s vs memory store (median of 3 alternating runs)',
+      value: `${formatNumber(sqlite)} vs ${formatNumber(memory)} (${formatNumber(Math.abs(slowdown) * 100, 1)} % ${slowdown >= 0 ? 'slower' : 'faster'})`,
+      target: 'within 10 %',
+      seed: '',
+      verdict: atMost(slowdown, 0.1),
+    },
+  ];
 }
