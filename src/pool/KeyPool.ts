@@ -30,7 +30,13 @@ import { CoalescingWriter } from '../storage/writer.js';
 import type { KeyPoolEventMap, KeyPoolEventName, KeyPoolListener, KeyRefInfo } from './events.js';
 import type { KeyChangeListener, KeyEntry } from './key-index.js';
 import { toKeySnapshot } from './key-snapshot.js';
-import { Lease, type SettleLease } from './lease.js';
+import {
+  type FailOptions,
+  Lease,
+  type RateLimitOptions,
+  type ReleaseOptions,
+  type SettleLease,
+} from './lease.js';
 import { PoolMetrics, type PoolMetricsSnapshot } from './metrics.js';
 import {
   checkDuration,
@@ -328,24 +334,17 @@ export class KeyPool {
   // ── settling (seed-compatible names) ─────────────────────────────────────────────────────────
 
   /** Settles a lease (or the oldest outstanding lease on a raw key) as a success. */
-  release(leaseOrKey: Lease | string, options?: { readonly latencyMs?: number }): KeyStateName {
+  release(leaseOrKey: Lease | string, options?: ReleaseOptions): KeyStateName {
     return this.#leaseFor(leaseOrKey).release(options);
   }
 
   /** Settles a lease (or the oldest on a raw key) as a failure; returns the key's new state. */
-  markFailed(
-    leaseOrKey: Lease | string,
-    error?: unknown,
-    options?: { readonly kind?: 'failure' | 'revoked' | 'disabled' },
-  ): KeyStateName {
+  markFailed(leaseOrKey: Lease | string, error?: unknown, options?: FailOptions): KeyStateName {
     return this.#leaseFor(leaseOrKey).fail(error, options);
   }
 
   /** Settles a lease (or the oldest on a raw key) as rate limited. */
-  markRateLimited(
-    leaseOrKey: Lease | string,
-    options?: { readonly retryAfterMs?: number; readonly cooldownMs?: number },
-  ): KeyStateName {
+  markRateLimited(leaseOrKey: Lease | string, options?: RateLimitOptions): KeyStateName {
     return this.#leaseFor(leaseOrKey).rateLimited(options);
   }
 

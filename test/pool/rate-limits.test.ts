@@ -54,6 +54,13 @@ describe('learning from successful responses', () => {
     expect(pool.tryAcquire()).toBeDefined();
   });
 
+  it('takes the headers of the seed-style string API too', async () => {
+    const { pool, clock, keys } = await make(1);
+    await pool.acquire();
+    pool.markRateLimited(keys[0] as string, { headers: { 'retry-after': '3' } });
+    expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(clock.now() + 3_000);
+  });
+
   it('takes the wait of a 429 from its headers', async () => {
     const { pool, clock } = await make(1);
     (await pool.acquire()).rateLimited({ headers: { 'retry-after-ms': '2500' } });
