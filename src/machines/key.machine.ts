@@ -49,6 +49,18 @@ function externalNews(context: KeyContext, event: SyncEvent, now: number): Parti
   return undefined;
 }
 
+/**
+ * A new key takes at most this many leases at once until its first answer says more (headers, a
+ * 429) or it has proven itself: the window grows by one per success, like TCP's slow start with an
+ * initial window of 10 (RFC 6928), and is dropped at SLOW_START_DONE.
+ */
+const SLOW_START_WINDOW = 10;
+const SLOW_START_DONE = 1_000;
+
+function inSlowStart(allowance: KeyContext['allowance']): boolean {
+  return allowance !== null && allowance.windowMs < 0;
+}
+
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
 
@@ -109,6 +121,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess'],
     },
     { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
+    { guard: 'inSlowStart', actions: ['recordSuccess', 'growSlowStart'] },
     { actions: 'recordSuccess' },
   ] as const;
   const failWhileHealthy = [
@@ -178,8 +191,16 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         event.type === 'key.sync' && externalNews(context, event, deps.now()) !== undefined,
       atCapacity: ({ context }) =>
         (context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent) ||
-        (context.allowance !== null && context.allowance.remaining <= 0),
-      grantSpendsAllowance: ({ context }) => context.allowance !== null && context.allowance.remaining <= 1,
+        (context.allowance !== null &&
+          (inSlowStart(context.allowance)
+            ? context.inFlight >= context.allowance.remaining
+            : context.allowance.remaining <= 0)),
+      grantSpendsAllowance: ({ context }) =>
+        context.allowance !== null &&
+        (inSlowStart(context.allowance)
+          ? context.inFlight + 1 >= context.allowance.remaining
+          : context.allowance.remaining <= 1),
+      inSlowStart: ({ context }) => inSlowStart(context.allowance),
       hasAllowance: ({ context }) => context.allowance !== null,
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
     },
@@ -264,23 +285,36 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       })),
       releaseProbe: assign({ probeSeq: 0 }),
       spendAllowance: assign(({ context }) =>
-        context.allowance
+        context.allowance && !inSlowStart(context.allowance)
           ? { allowance: { ...context.allowance, remaining: context.allowance.remaining - 1 } }
           : {},
       ),
+      // Each success of a new key widens its window by one, until it is dropped.
+      growSlowStart: assign(({ context }) => {
+        const allowance = context.allowance;
+        if (!allowance || !inSlowStart(allowance)) return {};
+        const remaining = allowance.remaining + 1;
+        return { allowance: remaining >= SLOW_START_DONE ? null : { ...allowance, remaining } };
+      }),
       // Leases still out were granted after the provider counted this response's `remaining`, so
       // they come off it: the estimate errs low, never into a 429.
       // A response without headers still shows the window moved: one more lease, never stuck.
-      creditAllowance: assign(({ context }) =>
-        context.allowance && context.allowance.remaining <= 0 && context.allowance.resetAt <= deps.now()
-          ? { allowance: { ...context.allowance, remaining: 1, resetAt: 0 } }
-          : {},
-      ),
+      creditAllowance: assign(({ context }) => {
+        const allowance = context.allowance;
+        if (!allowance) return {};
+        if (inSlowStart(allowance)) {
+          const remaining = allowance.remaining + 1;
+          return { allowance: remaining >= SLOW_START_DONE ? null : { ...allowance, remaining } };
+        }
+        return allowance.remaining <= 0 && allowance.resetAt <= deps.now()
+          ? { allowance: { ...allowance, remaining: 1, resetAt: 0 } }
+          : {};
+      }),
       learnAllowance: assign(({ context, event }) => {
         if (event.type !== 'lease.release' || !event.allowance) return {};
         const remaining = event.allowance.remaining - context.inFlight;
         const resetAt = deps.now() + event.allowance.resetMs;
-        const learned = context.allowance;
+        const learned = inSlowStart(context.allowance) ? null : context.allowance;
         return {
           allowance: {
             remaining,
@@ -420,7 +454,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // window once the reset has passed, or — header-clocked with nothing out to answer — one more.
       settleAllowance: assign(({ context }) => {
         const allowance = context.allowance;
-        if (!allowance || allowance.remaining > 0) return {};
+        if (!allowance || allowance.remaining > 0 || inSlowStart(allowance)) return {};
         const now = deps.now();
         if (allowance.resetAt === 0)
           return context.inFlight > 0 ? {} : { allowance: { ...allowance, remaining: 1 } };
@@ -502,7 +536,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       budget: input.settings.budget
         ? (input.restored?.budget ?? { requestsAt: 0, tokensAt: 0, dayAt: 0 })
         : null,
-      allowance: null,
+      // A key with no history starts slowly; a restored one knows its provider already.
+      allowance:
+        (input.restored?.counts?.successes ?? 0) > 0
+          ? null
+          : { remaining: SLOW_START_WINDOW, resetAt: 0, perWindow: 0, windowMs: -1 },
     }),
     initial: 'routing',
     on: {

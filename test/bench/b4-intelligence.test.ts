@@ -1,11 +1,19 @@
 /**
- * BENCH.md B4c and B4e on the virtual clock (B4b is in test/open-targets/b4.targets.ts until met): the figures that depend on the pool reading the
+ * BENCH.md B4b (429s), B4c and B4e on the virtual clock (B4b's goodput is in
+ * test/open-targets/b4.targets.ts until met): the figures that depend on the pool reading the
  * provider (success headers), honouring configured budgets (`rpm`), and telling a dead key from a
  * provider-wide outage. Deterministic (seeded, simulated time), so the targets are asserted.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { B4_TARGETS, type B4Figures, runB4 } from '../../bench/scenarios/b4-limits.js';
 import * as keymesh from '../../src/index.js';
+
+describe('B4b: successes carry x-ratelimit-remaining-requests / x-ratelimit-reset-requests', () => {
+  it(`provokes at most ${B4_TARGETS.B4b.max429Per1000} 429s per 1 000 successes`, async () => {
+    const run = await runB4('B4b', 'keymesh', keymesh);
+    expect(run.rateLimitedPer1000).toBeLessThanOrEqual(B4_TARGETS.B4b.max429Per1000);
+  });
+});
 
 describe('B4c: the limits are configured in the pool as rpm budgets', () => {
   const target = B4_TARGETS.B4c;

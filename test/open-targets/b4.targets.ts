@@ -3,10 +3,10 @@
  * `npm test`, which must pass) and move into test/bench as soon as they hold. Deterministic:
  * seeded, on the virtual clock.
  *
- * Why they miss (see bench/README.md): before a key has been rate limited once, nothing limits
- * the burst it takes at the very start (B4b's 429s are that first burst; its goodput loses the
- * response-clocked latency of each window); with heavy-tailed latency (B4d), 429s arrive late and
- * the episode's successes under-count what a window admits.
+ * Why they miss (see bench/README.md): B4b's goodput (0.967) loses, in each window, the latency of
+ * the one lease that is sent alone after a header-stated reset, whose answer says how much more;
+ * with heavy-tailed latency (B4d, 0.83), 429s arrive late and an episode's successes under-count
+ * what a window admits.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { B4_TARGETS, type B4Figures, runB4 } from '../../bench/scenarios/b4-limits.js';
@@ -21,10 +21,6 @@ describe('B4b: successes carry x-ratelimit-remaining-requests / x-ratelimit-rese
 
   it(`serves at least ${target.minGoodputRatio} of the provider's capacity`, () => {
     expect(run.goodputRatio).toBeGreaterThanOrEqual(target.minGoodputRatio);
-  });
-
-  it(`provokes at most ${target.max429Per1000} 429s per 1 000 successes`, () => {
-    expect(run.rateLimitedPer1000).toBeLessThanOrEqual(target.max429Per1000);
   });
 });
 

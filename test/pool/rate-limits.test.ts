@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NoAvailableKeyError } from '../../src/index.js';
+import { memoryStorage, NoAvailableKeyError } from '../../src/index.js';
 import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../helpers.js';
 
 const make = pools();
@@ -65,6 +65,31 @@ describe('learning from successful responses', () => {
     const { pool, clock } = await make(1);
     (await pool.acquire()).rateLimited({ headers: { 'retry-after-ms': '2500' } });
     expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(clock.now() + 2_500);
+  });
+});
+
+describe('slow start', () => {
+  it('lets a new key take at most 10 leases at once until its successes widen the window', async () => {
+    const { pool } = await make(1);
+    const leases = Array.from({ length: 10 }, () => pool.tryAcquire());
+    expect(leases.every(Boolean)).toBe(true);
+    expect(pool.snapshot().keys[0]?.state).toBe('busy');
+    expect(pool.tryAcquire()).toBeUndefined();
+    leases[0]?.release();
+    // One success: the lease's slot back, and one more.
+    expect(pool.tryAcquire()).toBeDefined();
+    expect(pool.tryAcquire()).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+  });
+
+  it('leaves a key with history alone', async () => {
+    const storage = memoryStorage();
+    const first = await make(1, { storage, flushIntervalMs: 0 });
+    (await first.pool.acquire()).release();
+    await first.pool.close();
+    const { pool } = await make(1, { storage }, first.clock);
+    const leases = Array.from({ length: 30 }, () => pool.tryAcquire());
+    expect(leases.every(Boolean)).toBe(true);
   });
 });
 
