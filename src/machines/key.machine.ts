@@ -61,6 +61,13 @@ function inSlowStart(allowance: KeyContext['allowance']): boolean {
   return allowance !== null && allowance.windowMs < 0;
 }
 
+/** The allowance after a success: a slow-start window widens by one, until it is dropped. */
+function widened(allowance: KeyContext['allowance']): KeyContext['allowance'] {
+  if (!allowance || !inSlowStart(allowance)) return allowance;
+  const remaining = allowance.remaining + 1;
+  return remaining >= SLOW_START_DONE ? null : { ...allowance, remaining };
+}
+
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
 
@@ -121,7 +128,6 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess'],
     },
     { guard: 'successRests', target: 'routing', actions: ['recordSuccess', 'restAfterSuccess'] },
-    { guard: 'inSlowStart', actions: ['recordSuccess', 'growSlowStart'] },
     { actions: 'recordSuccess' },
   ] as const;
   const failWhileHealthy = [
@@ -200,8 +206,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         (inSlowStart(context.allowance)
           ? context.inFlight + 1 >= context.allowance.remaining
           : context.allowance.remaining <= 1),
-      inSlowStart: ({ context }) => inSlowStart(context.allowance),
-      hasAllowance: ({ context }) => context.allowance !== null,
+      // A counted allowance (not the slow-start window, which works like a concurrency cap).
+      hasAllowance: ({ context }) => context.allowance !== null && !inSlowStart(context.allowance),
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
     },
     delays: {
@@ -242,6 +248,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       markProbe: assign(({ event }) => (event.type === 'lease.grant' ? { probeSeq: event.seq } : {})),
       recordSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
+        allowance: widened(context.allowance),
         budget: reconciled(context, event, deps.now()),
         counts: {
           ...context.counts,
@@ -289,23 +296,13 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           ? { allowance: { ...context.allowance, remaining: context.allowance.remaining - 1 } }
           : {},
       ),
-      // Each success of a new key widens its window by one, until it is dropped.
-      growSlowStart: assign(({ context }) => {
-        const allowance = context.allowance;
-        if (!allowance || !inSlowStart(allowance)) return {};
-        const remaining = allowance.remaining + 1;
-        return { allowance: remaining >= SLOW_START_DONE ? null : { ...allowance, remaining } };
-      }),
       // Leases still out were granted after the provider counted this response's `remaining`, so
       // they come off it: the estimate errs low, never into a 429.
       // A response without headers still shows the window moved: one more lease, never stuck.
       creditAllowance: assign(({ context }) => {
         const allowance = context.allowance;
         if (!allowance) return {};
-        if (inSlowStart(allowance)) {
-          const remaining = allowance.remaining + 1;
-          return { allowance: remaining >= SLOW_START_DONE ? null : { ...allowance, remaining } };
-        }
+        if (inSlowStart(allowance)) return {};
         return allowance.remaining <= 0 && allowance.resetAt <= deps.now()
           ? { allowance: { ...allowance, remaining: 1, resetAt: 0 } }
           : {};

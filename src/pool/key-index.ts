@@ -199,15 +199,18 @@ export class KeyIndex {
   }
 
   #reindex(entry: KeyEntry): void {
+    const { budget, allowance, settings } = entry.context;
+    // A new key's slow-start window works like a concurrency cap (allowance.windowMs < 0).
+    const slowStart = allowance !== null && allowance.windowMs < 0;
     const eligible =
       entry.schedulable &&
       snapshotStatusActive(entry) &&
-      // A budgeted key takes one grant per pool step: the key itself decides whether the grant
-      // used up its budget, and the pool must not hand out a second one before it has.
-      ((entry.context.budget === null && entry.context.allowance === null) || entry.pending.length === 0) &&
+      // A budgeted key, or one with a counted allowance, takes one grant per pool step: the key
+      // itself decides whether the grant used it up, and the pool must not hand out a second first.
+      ((budget === null && (allowance === null || slowStart)) || entry.pending.length === 0) &&
       ((entry.state === 'available' &&
-        (entry.context.settings.maxConcurrent === null ||
-          entry.inFlight < entry.context.settings.maxConcurrent)) ||
+        (settings.maxConcurrent === null || entry.inFlight < settings.maxConcurrent) &&
+        (!slowStart || entry.inFlight < allowance.remaining)) ||
         (entry.sub === 'probeReady' && entry.pending.length === 0));
     if (eligible !== entry.eligible) this.#setEligible(entry, eligible);
     else if (eligible) this.#siftUp(this.#siftDown(entry.heapPos));
