@@ -1,4 +1,5 @@
 import { InvalidConfigError } from '../errors.js';
+import { nextRandom } from '../pool/strategies/random.js';
 
 /** A source of uniformly distributed numbers. */
 export interface Random {
@@ -20,11 +21,9 @@ export function createRandom(seed: number): Random {
   let state = seed >>> 0;
   return {
     next() {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = state;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+      const step = nextRandom(state);
+      state = step.state;
+      return step.value;
     },
   };
 }
