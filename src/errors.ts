@@ -10,7 +10,8 @@ export type KeyMeshErrorCode =
   | 'POOL_CLOSED'
   | 'STORAGE'
   | 'STORAGE_CORRUPT'
-  | 'STRATEGY_FAILED';
+  | 'STRATEGY_FAILED'
+  | 'INVALID_CALL';
 
 /** Base class of every error KeyMesh throws. Messages never contain a raw key. */
 export class KeyMeshError extends Error {

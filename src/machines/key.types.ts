@@ -151,7 +151,6 @@ export type KeyEvent =
   | { readonly type: 'key.reset' }
   /** `addKey` of a key the pool has: bring it back (cancels a drain, clears revocation and failures). */
   | { readonly type: 'key.readd' }
-  | { readonly type: 'key.resume' }
   | { readonly type: 'key.drain' };
 
 /** Events a key actor sends to its parent pool. */

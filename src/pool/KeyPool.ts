@@ -281,7 +281,7 @@ export class KeyPool {
     if (this.#closed) throw new PoolClosedError();
     if (this.#listenerDepth > 0) {
       throw new KeyMeshError(
-        'INVALID_CONFIG',
+        'INVALID_CALL',
         'tryAcquire() cannot run inside a KeyPool event listener (the pool is mid-step); use acquire()',
       );
     }

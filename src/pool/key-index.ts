@@ -204,7 +204,6 @@ export class KeyIndex {
     const slowStart = allowance !== null && allowance.windowMs < 0;
     const eligible =
       entry.schedulable &&
-      snapshotStatusActive(entry) &&
       // A budgeted key, or one with a counted allowance, takes one grant per pool step: the key
       // itself decides whether the grant used it up, and the pool must not hand out a second first.
       ((budget === null && (allowance === null || slowStart)) || entry.pending.length === 0) &&
@@ -279,8 +278,4 @@ export class KeyIndex {
     entry.heapPos = pos;
     return pos;
   }
-}
-
-function snapshotStatusActive(entry: KeyEntry): boolean {
-  return entry.ref.getSnapshot().status === 'active';
 }

@@ -31,10 +31,6 @@ export class WaiterQueue {
     return this.#where.size;
   }
 
-  has(requestId: number): boolean {
-    return this.#where.has(requestId);
-  }
-
   push(waiter: Waiter): void {
     let levelIndex = this.#levels.findIndex((level) => level.priority <= waiter.priority);
     if (levelIndex === -1 || (this.#levels[levelIndex]?.priority ?? Number.NaN) !== waiter.priority) {

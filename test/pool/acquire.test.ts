@@ -70,6 +70,20 @@ describe('acquire and release', () => {
     expect(pool.tryAcquire()).toBeDefined();
   });
 
+  it('refuses a synchronous tryAcquire from inside an event listener (the pool is mid-step)', async () => {
+    const { pool } = await make(2);
+    let caught: unknown;
+    pool.on('acquired', () => {
+      try {
+        pool.tryAcquire();
+      } catch (error) {
+        caught = error;
+      }
+    });
+    await pool.acquire();
+    expect(caught).toMatchObject({ code: 'INVALID_CALL' });
+  });
+
   it('can be created synchronously with the memory store', async () => {
     const pool = new KeyPool({ keys: fakeKeys(2) });
     make.track(pool);
