@@ -2,29 +2,30 @@ import { classifyOutcome } from './classify.js';
 import { type HeadersInput, parseRateLimitHeaders } from './headers.js';
 
 /**
- * How long a *successful* response says the key must rest: when its remaining requests or tokens
- * are 0 and the reset is stated, until that reset (the longer of the two); otherwise `undefined`.
- * A remaining count of 0 without a reset is ignored (Azure sends such counts; cooling on them would
- * park healthy keys).
+ * What a *successful* response's rate-limit headers teach the key, from one parse:
+ * - `restMs`: when its remaining requests or tokens are 0 and the reset is stated, how long until
+ *   that reset (the longer of the two). A remaining count of 0 without a reset is ignored (Azure
+ *   sends such counts; cooling on them would park healthy keys).
+ * - `allowance`: remaining requests and ms until the next one frees, when both are stated.
  */
-export function restFromHeaders(headers: HeadersInput, now: number): number | undefined {
-  const info = parseRateLimitHeaders(headers, now);
-  let rest: number | undefined;
-  if (info.remainingRequests === 0 && info.resetRequestsMs !== undefined) rest = info.resetRequestsMs;
-  if (info.remainingTokens === 0 && info.resetTokensMs !== undefined) {
-    rest = Math.max(rest ?? 0, info.resetTokensMs);
-  }
-  return rest;
-}
-
-/** What a success's headers say is left: remaining requests and ms until the next one frees, when both are stated. */
-export function allowanceFromHeaders(
+export function learnFromSuccessHeaders(
   headers: HeadersInput,
   now: number,
-): { readonly remaining: number; readonly resetMs: number } | undefined {
+): {
+  readonly restMs: number | undefined;
+  readonly allowance: { readonly remaining: number; readonly resetMs: number } | undefined;
+} {
   const info = parseRateLimitHeaders(headers, now);
-  if (info.remainingRequests === undefined || info.resetRequestsMs === undefined) return undefined;
-  return { remaining: info.remainingRequests, resetMs: info.resetRequestsMs };
+  let restMs: number | undefined;
+  if (info.remainingRequests === 0 && info.resetRequestsMs !== undefined) restMs = info.resetRequestsMs;
+  if (info.remainingTokens === 0 && info.resetTokensMs !== undefined) {
+    restMs = Math.max(restMs ?? 0, info.resetTokensMs);
+  }
+  const allowance =
+    info.remainingRequests === undefined || info.resetRequestsMs === undefined
+      ? undefined
+      : { remaining: info.remainingRequests, resetMs: info.resetRequestsMs };
+  return { restMs, allowance };
 }
 
 /** How long a 429's headers ask the key to wait (`retry-after`, `retry-after-ms`, reset headers …), if they say. */

@@ -13,7 +13,7 @@ import {
   UnknownKeyError,
 } from '../errors.js';
 import { fingerprint, isKeyId, type KeyId, maskKey } from '../fingerprint.js';
-import { allowanceFromHeaders, restFromHeaders, usedTokens, waitFromHeaders } from '../limits/rest.js';
+import { learnFromSuccessHeaders, usedTokens, waitFromHeaders } from '../limits/rest.js';
 import { createKeyMachine } from '../machines/key.machine.js';
 import type { KeyInput, KeyStateName } from '../machines/key.types.js';
 import {
@@ -93,6 +93,8 @@ interface PendingAcquire {
   /** Tokens reserved from the key's budget. */
   tokens: number;
 }
+
+const NOTHING_LEARNED = { restMs: undefined, allowance: undefined } as const;
 
 /** A finite number, or `undefined`. */
 function finite(value: number | undefined): number | undefined {
@@ -563,8 +565,7 @@ export class KeyPool {
         seq,
         latencyMs,
         tokenDelta: used === undefined ? 0 : used - lease.tokens,
-        restMs: options?.headers ? restFromHeaders(options.headers, now) : undefined,
-        allowance: options?.headers ? allowanceFromHeaders(options.headers, now) : undefined,
+        ...(options?.headers ? learnFromSuccessHeaders(options.headers, now) : NOTHING_LEARNED),
       });
       this.#metrics.releases++;
       const state = entry?.state ?? 'available';
