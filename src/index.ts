@@ -54,7 +54,7 @@ export {
   type PoolMachineDeps,
   poolMachine,
 } from './machines/pool.machine.js';
-export type { PoolEmitted, PoolEvent, PoolInput, RejectReason } from './machines/pool.types.js';
+export type { LeaseGranted, PoolEmitted, PoolEvent, PoolInput, RejectReason } from './machines/pool.types.js';
 export {
   bindOpenTelemetry,
   type KeyPoolMetrics,
@@ -80,7 +80,7 @@ export {
 } from './pool/lease.js';
 export type { PoolMetricsSnapshot } from './pool/metrics.js';
 export type { KeyConfig, KeyPoolOptions } from './pool/options.js';
-export type { CustomStrategy, KeySnapshot, StrategyMemory, StrategyName } from './pool/strategies/types.js';
+export type { CustomStrategy, KeySnapshot, StrategyName } from './pool/strategies/types.js';
 export { VirtualClock } from './sim/virtual-clock.js';
 export {
   JSON_FILE_FORMAT,

@@ -4,11 +4,10 @@ import { type KeyChangeListener, type KeyEntry, KeyIndex } from '../pool/key-ind
 import { ProviderHealth } from '../pool/provider-health.js';
 import { leastBusy } from '../pool/strategies/least-busy.js';
 import type { Strategy } from '../pool/strategies/strategy.js';
-import type { StrategyMemory } from '../pool/strategies/types.js';
 import { WaiterQueue } from '../pool/waiters.js';
 import { createKeyMachine, type KeyMachine } from './key.machine.js';
 import type { KeyInput } from './key.types.js';
-import type { PoolEmitted, PoolEvent, PoolInput, RejectReason } from './pool.types.js';
+import type { LeaseGranted, PoolEmitted, PoolEvent, PoolInput, RejectReason } from './pool.types.js';
 
 /** What a pool machine is built with. One machine serves one pool. */
 export interface PoolMachineDeps {
@@ -20,6 +19,12 @@ export interface PoolMachineDeps {
   readonly maxWaiters: number;
   /** Seed of the strategy's random source (latency strategy). */
   readonly seed: number;
+  /**
+   * Receives every grant the pool decides, synchronously, before the key actor books it (the
+   * `KeyPool` wrapper turns it into a `Lease`). A direct call rather than an emitted event: it is
+   * the hot path, and an emit costs as much again as the rest of the pool's step.
+   */
+  readonly onGrant?: (granted: LeaseGranted) => void;
   /** Told after every change of a key's cached view (events, persistence). */
   readonly onKeyChange?: KeyChangeListener;
   /** Provider-outage detection and pool-wide backoff. Defaults: 2 s window, 250 ms doubling to 1 s. */
@@ -45,8 +50,6 @@ export interface PoolContext {
   nextChildId: number;
   /** Next configured-order position for a key added at runtime. */
   nextOrder: number;
-  /** The strategy's memory (round-robin cursor, smooth-weighted current weights, random state). */
-  strategyMemory: StrategyMemory;
   /** A provider outage the pool is backing off from as a whole, or `null`. */
   outage: { readonly until: number; readonly level: number } | null;
   /** The last outage backoff: a new outage soon after it escalates the backoff. */
@@ -139,14 +142,22 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       } else i++;
     }
   };
-  const index = new KeyIndex((entry, previous) => {
-    if (entry.context.counts.successes > previous.context.counts.successes) {
-      const now = clock.now();
-      health.recordSuccess(now);
-      if (suspects.length > 0) blameSuspects(entry, now);
-    }
-    deps.onKeyChange?.(entry, previous);
-  }, strategy.schedulable);
+  // The strategy's memory (cursor, virtual times, random state) is this actor's bookkeeping, like
+  // the index: rebuilt from the seed for every pool, never persisted.
+  const scheduler = strategy.create(deps.seed);
+  const index = new KeyIndex(
+    (entry, previous) => {
+      if (entry.context.counts.successes > previous.context.counts.successes) {
+        const now = clock.now();
+        health.recordSuccess(now);
+        if (suspects.length > 0) blameSuspects(entry, now);
+      }
+      deps.onKeyChange?.(entry, previous);
+    },
+    strategy.schedulable,
+    scheduler.tracker,
+  );
+  const onGrant = deps.onGrant;
   const waiters = new WaiterQueue();
   // Grants are numbered in the order they are made (request ids are not: a priority hand-off
   // serves a later request first). Least-busy ties and probe identity rely on this order. It is
@@ -160,7 +171,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
     index.noteGrant(entry, seq);
     return {
       toKey: { type: 'lease.grant', seq, tokens } as const,
-      granted: { type: 'lease.granted', requestId, keyId: entry.keyId, probe, seq, waitedMs } as const,
+      granted: { requestId, keyId: entry.keyId, probe, seq, waitedMs } satisfies LeaseGranted,
     };
   };
 
@@ -193,26 +204,35 @@ export function createPoolMachine(deps: PoolMachineDeps) {
     delays: {
       outageBackoff: ({ context }) => Math.max(0, (context.outage?.until ?? 0) - clock.now()),
     },
+    guards: {
+      // A built-in strategy always chooses when a key is eligible: the grant cannot be refused.
+      grantsAtOnce: ({ context }) => context.outage === null && strategy.total && index.eligible.length > 0,
+    },
     actions: {
+      // The hot path: a key is free now. One plain action — the owner hears of the grant first
+      // (as it would of an emitted event), then the key books it, before this step ends.
+      grantAtOnce: ({ event }) => {
+        assertEvent(event, 'pool.acquire');
+        const entry = scheduler.select(index, clock.now()) as KeyEntry;
+        const { toKey, granted } = grant(entry, event.requestId, 0, event.tokens);
+        onGrant?.(granted);
+        entry.ref.send(toKey);
+      },
       acquire: enqueueActions(({ context, event, enqueue }) => {
         assertEvent(event, 'pool.acquire');
         const now = clock.now();
-        let selection: ReturnType<Strategy['select']>;
+        let entry: KeyEntry | undefined;
         try {
           // While the pool backs off from a provider outage, nobody is granted a key.
-          selection = context.outage
-            ? undefined
-            : strategy.select({ index, memory: context.strategyMemory, now });
+          entry = context.outage ? undefined : scheduler.select(index, now);
         } catch (error) {
           enqueue.emit(rejection(event.requestId, 'strategy', now, error));
           return;
         }
-        if (selection) {
-          const { entry, memory } = selection;
+        if (entry) {
           const { toKey, granted } = grant(entry, event.requestId, 0, event.tokens);
+          enqueue(() => onGrant?.(granted));
           enqueue.sendTo(entry.ref, toKey);
-          enqueue.emit(granted);
-          if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
           return;
         }
         if (!event.wait) {
@@ -261,27 +281,23 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         }
         if (waiters.size === 0 || context.outage) return;
         const now = clock.now();
-        let memory = context.strategyMemory;
         for (let waiter = waiters.peek(); waiter; waiter = waiters.peek()) {
-          let selection: ReturnType<Strategy['select']>;
+          let entry: KeyEntry | undefined;
           try {
-            selection = strategy.select({ index, memory, now });
+            entry = scheduler.select(index, now);
           } catch (error) {
             waiters.shift();
             if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
             enqueue.emit(rejection(waiter.requestId, 'strategy', waiter.since, error));
             continue;
           }
-          if (!selection) break;
+          if (!entry) break;
           waiters.shift();
           if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
-          const { entry } = selection;
           const { toKey, granted } = grant(entry, waiter.requestId, now - waiter.since, waiter.tokens);
-          memory = selection.memory;
+          enqueue(() => onGrant?.(granted));
           enqueue.sendTo(entry.ref, toKey);
-          enqueue.emit(granted);
         }
-        if (memory !== context.strategyMemory) enqueue.assign({ strategyMemory: memory });
       }),
       // A 5xx, 529 or network error counts against the key only while other keys succeed; when
       // most of the pool fails at once it is the provider, and the pool backs off as a whole
@@ -458,7 +474,6 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         keys,
         nextChildId: input.keys.length,
         nextOrder: maxOrder + 1,
-        strategyMemory: strategy.initialMemory(deps.seed),
         outage: null,
         lastOutage: null,
       };
@@ -481,7 +496,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       running: {
         description: 'Granting leases; waiters are woken by the event that frees a key.',
         on: {
-          'pool.acquire': { actions: 'acquire' },
+          'pool.acquire': [{ guard: 'grantsAtOnce', actions: 'grantAtOnce' }, { actions: 'acquire' }],
           'key.ready': { actions: 'serveWaiters' },
           'pool.outage': { target: 'backingOff' },
         },

@@ -37,19 +37,20 @@ export type PoolEvent =
 /** Why an acquire was rejected. */
 export type RejectReason = 'timeout' | 'unavailable' | 'queue-full' | 'closed' | 'aborted' | 'strategy';
 
+/** A grant the pool decided, handed to its owner (`PoolMachineDeps.onGrant`). Never carries a secret. */
+export interface LeaseGranted {
+  readonly requestId: number;
+  readonly keyId: string;
+  /** True when this lease is the single recovery probe of a half-open key. */
+  readonly probe: boolean;
+  /** Grant sequence (monotonic per pool): what the key knows this lease by. */
+  readonly seq: number;
+  /** Time spent waiting (ms). */
+  readonly waitedMs: number;
+}
+
 /** Events the pool actor emits to its listeners (the `KeyPool` wrapper). Never carry a secret. */
 export type PoolEmitted =
-  | {
-      readonly type: 'lease.granted';
-      readonly requestId: number;
-      readonly keyId: string;
-      /** True when this lease is the single recovery probe of a half-open key. */
-      readonly probe: boolean;
-      /** Grant sequence (monotonic per pool): what the key knows this lease by. */
-      readonly seq: number;
-      /** Time spent waiting (ms). */
-      readonly waitedMs: number;
-    }
   | {
       readonly type: 'acquire.rejected';
       readonly requestId: number;

@@ -22,7 +22,7 @@ import {
   type PoolMachine,
   type PoolRuntime,
 } from '../machines/pool.machine.js';
-import type { PoolEmitted } from '../machines/pool.types.js';
+import type { LeaseGranted, PoolEmitted } from '../machines/pool.types.js';
 import { type KeyPoolMetrics, keyPoolMetrics } from '../metrics/index.js';
 import { restoredFromRecord, toRecord } from '../storage/record.js';
 import type { KeyRecord } from '../storage/types.js';
@@ -215,6 +215,7 @@ export class KeyPool {
       maxWaiters: normalized.maxWaiters,
       seed: normalized.seed,
       onKeyChange,
+      onGrant: (granted) => this.#onGrant(granted),
       outage: normalized.outage,
     });
     this.#runtime = runtime;
@@ -604,48 +605,49 @@ export class KeyPool {
     return state;
   };
 
+  /** The pool granted a key: the waiting `acquire()` gets its `Lease`. */
+  #onGrant(event: LeaseGranted): void {
+    const pending = this.#pending.get(event.requestId);
+    const secret = this.#secrets.get(event.keyId);
+    if (!pending || secret === undefined) return;
+    this.#pending.delete(event.requestId);
+    this.#detachAbort(pending);
+    const entry = this.#runtime.index.get(event.keyId);
+    const lease = new Lease(
+      secret,
+      {
+        keyId: event.keyId as KeyId,
+        label: entry?.context.settings.label ?? null,
+        leaseId: event.requestId,
+        probe: event.probe,
+        acquiredAt: this.#options.clock.now(),
+        grantSeq: event.seq,
+        tokens: pending.tokens,
+      },
+      this.#settleLease,
+    );
+    let outstanding = this.#outstanding.get(event.keyId);
+    if (!outstanding) {
+      outstanding = new Set();
+      this.#outstanding.set(event.keyId, outstanding);
+    }
+    outstanding.add(lease);
+    this.#metrics.acquires++;
+    this.#metrics.waits.record(event.waitedMs);
+    if (this.#listens('acquired')) {
+      this.#emit('acquired', {
+        keyId: lease.keyId,
+        label: lease.label,
+        leaseId: lease.leaseId,
+        probe: lease.probe,
+        waitedMs: event.waitedMs,
+      });
+    }
+    pending.resolve(lease);
+  }
+
   #onPoolEvent(event: PoolEmitted): void {
     switch (event.type) {
-      case 'lease.granted': {
-        const pending = this.#pending.get(event.requestId);
-        const secret = this.#secrets.get(event.keyId);
-        if (!pending || secret === undefined) return;
-        this.#pending.delete(event.requestId);
-        this.#detachAbort(pending);
-        const entry = this.#runtime.index.get(event.keyId);
-        const lease = new Lease(
-          secret,
-          {
-            keyId: event.keyId as KeyId,
-            label: entry?.context.settings.label ?? null,
-            leaseId: event.requestId,
-            probe: event.probe,
-            acquiredAt: this.#options.clock.now(),
-            grantSeq: event.seq,
-            tokens: pending.tokens,
-          },
-          this.#settleLease,
-        );
-        let outstanding = this.#outstanding.get(event.keyId);
-        if (!outstanding) {
-          outstanding = new Set();
-          this.#outstanding.set(event.keyId, outstanding);
-        }
-        outstanding.add(lease);
-        this.#metrics.acquires++;
-        this.#metrics.waits.record(event.waitedMs);
-        if (this.#listens('acquired')) {
-          this.#emit('acquired', {
-            keyId: lease.keyId,
-            label: lease.label,
-            leaseId: lease.leaseId,
-            probe: lease.probe,
-            waitedMs: event.waitedMs,
-          });
-        }
-        pending.resolve(lease);
-        return;
-      }
       case 'acquire.rejected': {
         const pending = this.#pending.get(event.requestId);
         if (!pending) return;

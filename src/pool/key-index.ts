@@ -20,6 +20,7 @@ export class KeyEntry {
   sub: KeySubState = null;
   pending: number[] = [];
   eligible = false;
+  /** Position in the strategy's heap of eligible keys (least-busy), -1 when not in it. */
   heapPos = -1;
   eligiblePos = -1;
   subscription: Subscription | undefined;
@@ -74,19 +75,23 @@ function readState(snapshot: KeySnapshotOf): { state: KeyStateName; sub: KeySubS
   return { state: 'exhausted', sub: value.exhausted };
 }
 
-function lessBusy(a: KeyEntry, b: KeyEntry): boolean {
-  const da = a.inFlight - b.inFlight;
-  if (da !== 0) return da < 0;
-  const ds = a.lastSeq - b.lastSeq;
-  if (ds !== 0) return ds < 0;
-  return a.order < b.order;
+/**
+ * A strategy's own ordered view of the eligible keys (a heap, virtual times), kept current by the
+ * index: told when a key becomes eligible, stops being eligible, or changes while eligible (a
+ * grant, a settle).
+ */
+export interface EligibleTracker {
+  add(entry: KeyEntry): void;
+  delete(entry: KeyEntry): void;
+  update(entry: KeyEntry): void;
 }
 
 /**
- * Derived index over the pool's key actors: which keys can take a lease now, in O(1) (random pick),
- * O(log N) (least busy: a binary heap on in-flight, then least recently leased, then order) and
- * configured order (round robin). It is a cache of the actors' snapshots, not a second source of
- * truth: every entry is refreshed from its actor's snapshot whenever that changes.
+ * Derived index over the pool's key actors: which keys can take a lease now, unordered (O(1)
+ * random pick) and in configured order (round robin); a strategy that needs another order (least
+ * busy's heap, weighted's virtual times) keeps it in an {@link EligibleTracker}. It is a cache of
+ * the actors' snapshots, not a second source of truth: every entry is refreshed from its actor's
+ * snapshot whenever that changes.
  */
 export class KeyIndex {
   readonly #entries = new Map<string, KeyEntry>();
@@ -94,13 +99,18 @@ export class KeyIndex {
   readonly ring: KeyEntry[] = [];
   /** Eligible keys, unordered (swap-remove). */
   readonly eligible: KeyEntry[] = [];
-  readonly #heap: KeyEntry[] = [];
   readonly #onChange: KeyChangeListener | undefined;
   readonly #schedulable: ((context: KeyContext) => boolean) | undefined;
+  readonly #tracker: EligibleTracker | undefined;
 
-  constructor(onChange?: KeyChangeListener, schedulable?: (context: KeyContext) => boolean) {
+  constructor(
+    onChange?: KeyChangeListener,
+    schedulable?: (context: KeyContext) => boolean,
+    tracker?: EligibleTracker,
+  ) {
     this.#onChange = onChange;
     this.#schedulable = schedulable;
+    this.#tracker = tracker;
   }
 
   get size(): number {
@@ -152,11 +162,6 @@ export class KeyIndex {
   noteGrant(entry: KeyEntry, seq: number): void {
     entry.pending.push(seq);
     this.#reindex(entry);
-  }
-
-  /** Least busy eligible key: O(1). */
-  leastBusy(): KeyEntry | undefined {
-    return this.#heap[0];
   }
 
   /** First eligible key after `order` in the ring, wrapping around. */
@@ -212,7 +217,7 @@ export class KeyIndex {
         (!slowStart || entry.inFlight < allowance.remaining)) ||
         (entry.sub === 'probeReady' && entry.pending.length === 0));
     if (eligible !== entry.eligible) this.#setEligible(entry, eligible);
-    else if (eligible) this.#siftUp(this.#siftDown(entry.heapPos));
+    else if (eligible) this.#tracker?.update(entry);
   }
 
   #setEligible(entry: KeyEntry, eligible: boolean): void {
@@ -221,9 +226,7 @@ export class KeyIndex {
     if (eligible) {
       entry.eligiblePos = this.eligible.length;
       this.eligible.push(entry);
-      entry.heapPos = this.#heap.length;
-      this.#heap.push(entry);
-      this.#siftUp(entry.heapPos);
+      this.#tracker?.add(entry);
       return;
     }
     const last = this.eligible.pop() as KeyEntry;
@@ -232,50 +235,6 @@ export class KeyIndex {
       last.eligiblePos = entry.eligiblePos;
     }
     entry.eligiblePos = -1;
-    const pos = entry.heapPos;
-    const tail = this.#heap.pop() as KeyEntry;
-    entry.heapPos = -1;
-    if (tail !== entry) {
-      this.#heap[pos] = tail;
-      tail.heapPos = pos;
-      this.#siftUp(this.#siftDown(pos));
-    }
-  }
-
-  #siftUp(pos: number): number {
-    const heap = this.#heap;
-    const entry = heap[pos] as KeyEntry;
-    while (pos > 0) {
-      const parentPos = (pos - 1) >> 1;
-      const parent = heap[parentPos] as KeyEntry;
-      if (!lessBusy(entry, parent)) break;
-      heap[pos] = parent;
-      parent.heapPos = pos;
-      pos = parentPos;
-    }
-    heap[pos] = entry;
-    entry.heapPos = pos;
-    return pos;
-  }
-
-  #siftDown(pos: number): number {
-    const heap = this.#heap;
-    const n = heap.length;
-    const entry = heap[pos] as KeyEntry;
-    for (;;) {
-      const left = 2 * pos + 1;
-      if (left >= n) break;
-      const right = left + 1;
-      let child = left;
-      if (right < n && lessBusy(heap[right] as KeyEntry, heap[left] as KeyEntry)) child = right;
-      const candidate = heap[child] as KeyEntry;
-      if (!lessBusy(candidate, entry)) break;
-      heap[pos] = candidate;
-      candidate.heapPos = pos;
-      pos = child;
-    }
-    heap[pos] = entry;
-    entry.heapPos = pos;
-    return pos;
+    this.#tracker?.delete(entry);
   }
 }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { createKeyMachine, createPoolMachine, type PoolEmitted, VirtualClock } from '../../src/index.js';
+import {
+  createKeyMachine,
+  createPoolMachine,
+  type LeaseGranted,
+  type PoolEmitted,
+  VirtualClock,
+} from '../../src/index.js';
+
 import type { KeyInput, KeySettings } from '../../src/machines/key.types.js';
 import { leastBusy } from '../../src/pool/strategies/least-busy.js';
 
@@ -30,12 +37,14 @@ describe('pool supervision', () => {
         },
       },
     });
+    const granted: LeaseGranted[] = [];
     const { machine, runtime } = createPoolMachine({
       clock,
       keyMachine,
       strategy: leastBusy,
       maxWaiters: Number.POSITIVE_INFINITY,
       seed: 1,
+      onGrant: (grant) => granted.push(grant),
     });
     const keys: KeyInput[] = [
       { keyId: 'k_aaaaaaaaaaaaaaaa', order: 0, settings },
@@ -47,7 +56,6 @@ describe('pool supervision', () => {
     pool.start();
     pool.send({ type: 'pool.acquire', requestId: 1, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
     pool.send({ type: 'pool.acquire', requestId: 2, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
-    const granted = emitted.filter((e) => e.type === 'lease.granted');
     expect(granted).toHaveLength(2);
     const victim = runtime.index.get('k_aaaaaaaaaaaaaaaa');
     if (!victim) throw new Error('missing key');
@@ -71,7 +79,7 @@ describe('pool supervision', () => {
     });
     expect(runtime.index.get('k_aaaaaaaaaaaaaaaa')?.context.inFlight).toBe(0);
     pool.send({ type: 'pool.acquire', requestId: 3, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
-    expect(emitted.filter((e) => e.type === 'lease.granted')).toHaveLength(3);
+    expect(granted).toHaveLength(3);
     pool.stop();
     expect(clock.pendingTimers).toBe(0);
   });

@@ -11,21 +11,23 @@ import type { CustomStrategy } from './types.js';
 export function customStrategy(fn: CustomStrategy): Strategy {
   return {
     name: fn.name || 'custom',
-    initialMemory: () => null,
-    select({ index, memory, now }) {
-      const offered: KeyEntry[] = index.ring.filter((entry) => entry.eligible);
-      if (offered.length === 0) return undefined;
-      const candidates = Object.freeze(offered.map((entry) => Object.freeze(toKeySnapshot(entry))));
-      let chosen: string | undefined;
-      try {
-        chosen = fn(candidates, { now });
-      } catch (error) {
-        throw new StrategyError('The custom strategy threw', error);
-      }
-      if (chosen === undefined) return undefined;
-      const entry = offered.find((candidate) => candidate.keyId === chosen);
-      if (!entry) throw new StrategyError('The custom strategy returned a key that was not offered to it');
-      return { entry, memory };
-    },
+    total: false,
+    create: () => ({
+      select(index, now) {
+        const offered: KeyEntry[] = index.ring.filter((entry) => entry.eligible);
+        if (offered.length === 0) return undefined;
+        const candidates = Object.freeze(offered.map((entry) => Object.freeze(toKeySnapshot(entry))));
+        let chosen: string | undefined;
+        try {
+          chosen = fn(candidates, { now });
+        } catch (error) {
+          throw new StrategyError('The custom strategy threw', error);
+        }
+        if (chosen === undefined) return undefined;
+        const entry = offered.find((candidate) => candidate.keyId === chosen);
+        if (!entry) throw new StrategyError('The custom strategy returned a key that was not offered to it');
+        return entry;
+      },
+    }),
   };
 }

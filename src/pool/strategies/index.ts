@@ -21,5 +21,5 @@ export function resolveStrategy(option: StrategyName | CustomStrategy, latencyPe
   }
 }
 
-export type { Selection, SelectionInput, Strategy } from './strategy.js';
-export type { CustomStrategy, KeySnapshot, StrategyMemory, StrategyName } from './types.js';
+export type { Scheduler, Strategy } from './strategy.js';
+export type { CustomStrategy, KeySnapshot, StrategyName } from './types.js';

@@ -1,6 +1,6 @@
 import { budgetHeadroom } from '../../limits/budget.js';
 import type { KeyEntry } from '../key-index.js';
-import { nextRandom } from './random.js';
+import { seededRandom } from './random.js';
 import type { Strategy } from './strategy.js';
 
 /** How much a recent failure or rate limit multiplies a key's score. */
@@ -24,30 +24,29 @@ function score(entry: KeyEntry, now: number, penaltyMs: number): number {
  * Power of two choices: sample two distinct eligible keys, keep the one with the lower
  * latency EWMA × (in flight + 1), penalising keys that recently failed or were rate limited and
  * keys short of budget headroom.
- * O(1) per choice; the random source is a seeded generator whose state lives in pool context.
+ * O(1) per choice; the random source is a generator seeded from the pool's `seed`, one per pool.
  */
 export function latencyStrategy(penaltyMs: number): Strategy {
   return {
     name: 'latency',
-    initialMemory: (seed) => ({ rng: seed | 0 }),
-    select({ index, memory, now }) {
-      const candidates = index.eligible;
-      const n = candidates.length;
-      if (n === 0) return undefined;
-      let rng = memory !== null && 'rng' in memory ? memory.rng : 0;
-      const first = nextRandom(rng);
-      rng = first.state;
-      const a = candidates[Math.floor(first.value * n)] as KeyEntry;
-      if (n === 1) return { entry: a, memory: { rng } };
-      const second = nextRandom(rng);
-      rng = second.state;
-      let j = Math.floor(second.value * (n - 1));
-      if (j >= a.eligiblePos) j++;
-      const b = candidates[j] as KeyEntry;
-      const sa = score(a, now, penaltyMs);
-      const sb = score(b, now, penaltyMs);
-      const entry = sa < sb || (sa === sb && a.order < b.order) ? a : b;
-      return { entry, memory: { rng } };
+    total: true,
+    create(seed) {
+      const random = seededRandom(seed);
+      return {
+        select(index, now) {
+          const candidates = index.eligible;
+          const n = candidates.length;
+          if (n === 0) return undefined;
+          const a = candidates[Math.floor(random() * n)] as KeyEntry;
+          if (n === 1) return a;
+          let j = Math.floor(random() * (n - 1));
+          if (j >= a.eligiblePos) j++;
+          const b = candidates[j] as KeyEntry;
+          const sa = score(a, now, penaltyMs);
+          const sb = score(b, now, penaltyMs);
+          return sa < sb || (sa === sb && a.order < b.order) ? a : b;
+        },
+      };
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
- * One step of mulberry32 as a pure function of its 32-bit state, so that a strategy's random
- * source can live in JSON context and replay exactly from a seed.
+ * One step of mulberry32 as a pure function of its 32-bit state, so that a random source can be
+ * kept as a plain number (the simulator's) and replay exactly from a seed.
  */
 export function nextRandom(state: number): { readonly value: number; readonly state: number } {
   const next = (state + 0x6d2b79f5) | 0;

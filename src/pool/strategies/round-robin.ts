@@ -7,10 +7,15 @@ import type { Strategy } from './strategy.js';
  */
 export const roundRobin: Strategy = {
   name: 'round-robin',
-  initialMemory: () => ({ cursor: -1 }),
-  select({ index, memory }) {
-    const cursor = memory !== null && 'cursor' in memory ? memory.cursor : -1;
-    const entry = index.nextInRing(cursor);
-    return entry ? { entry, memory: { cursor: entry.order } } : undefined;
+  total: true,
+  create() {
+    let cursor = -1;
+    return {
+      select(index) {
+        const entry = index.nextInRing(cursor);
+        if (entry) cursor = entry.order;
+        return entry;
+      },
+    };
   },
 };

@@ -47,10 +47,3 @@ export type CustomStrategy = (
   candidates: readonly KeySnapshot[],
   info: { readonly now: number },
 ) => string | undefined;
-
-/** JSON-only strategy memory kept in the pool actor's context. */
-export type StrategyMemory =
-  | null
-  | { readonly cursor: number }
-  | { readonly current: Readonly<Record<string, number>> }
-  | { readonly rng: number };

@@ -1,34 +1,100 @@
+import { type HeapSlot, IndexedHeap } from '../indexed-heap.js';
 import type { KeyEntry } from '../key-index.js';
 import type { Strategy } from './strategy.js';
 
+/** A key's place in the weighted schedule, in virtual time (one unit = one lease per unit of weight). */
+interface Turn extends HeapSlot {
+  readonly entry: KeyEntry;
+  /** The key's weight when it became eligible (what it added to the eligible total). */
+  weight: number;
+  /** When this key's next turn begins; it may be chosen once virtual time reaches it. */
+  start: number;
+  /** When that turn ends: `start + 1 / weight`. Among keys whose turn has begun, the earliest end goes first. */
+  finish: number;
+  /** In the `due` heap (turn begun) rather than the `upcoming` one. */
+  due: boolean;
+}
+
+const earlierFinish = (a: Turn, b: Turn): boolean =>
+  a.finish < b.finish || (a.finish === b.finish && a.entry.order < b.entry.order);
+const earlierStart = (a: Turn, b: Turn): boolean =>
+  a.start < b.start || (a.start === b.start && a.entry.order < b.entry.order);
+
 /**
- * Smooth weighted round robin (as in nginx): each eligible key gains its weight, the richest is
- * chosen and pays the total back. Proportions are exact and deterministic, and heavy keys are
- * spread out rather than chosen in bursts. Weight 0 drains a key. O(eligible keys) per choice.
+ * Smooth weighted round robin by virtual time (earliest eligible virtual deadline first, as in
+ * WF²Q and Linux's EEVDF): each key's turns are `1 / weight` apart in virtual time, which advances
+ * by `1 / (total weight of the eligible keys)` per lease; among the keys whose turn has begun, the
+ * one whose turn ends first is chosen. Proportions are exact and deterministic, heavy keys are
+ * spread out (weights 5 : 1 : 1 give a b a a c a a), and a key that was unavailable rejoins at the
+ * current virtual time instead of catching up in a burst. Weight 0 drains a key. O(log N) per
+ * choice and per change of a key's eligibility.
  */
 export const weighted: Strategy = {
   name: 'weighted',
-  initialMemory: () => ({ current: {} }),
+  total: true,
   schedulable: (context) => context.settings.weight > 0,
-  select({ index, memory }) {
-    const previous = memory !== null && 'current' in memory ? memory.current : {};
-    const current: Record<string, number> = { ...previous };
-    let total = 0;
-    let best: KeyEntry | undefined;
-    let bestScore = Number.NEGATIVE_INFINITY;
-    for (const entry of index.ring) {
-      const weight = entry.context.settings.weight;
-      if (!entry.eligible) continue;
-      const score = (current[entry.keyId] ?? 0) + weight;
-      current[entry.keyId] = score;
-      total += weight;
-      if (score > bestScore) {
-        bestScore = score;
-        best = entry;
+  create() {
+    // Weak: a removed key's turn goes with its entry.
+    const turns = new WeakMap<KeyEntry, Turn>();
+    const due = new IndexedHeap<Turn>(earlierFinish);
+    const upcoming = new IndexedHeap<Turn>(earlierStart);
+    let now = 0;
+    let eligibleWeight = 0;
+
+    const place = (turn: Turn): void => {
+      turn.due = turn.start <= now;
+      (turn.due ? due : upcoming).add(turn);
+    };
+    const promote = (): void => {
+      for (let next = upcoming.peek(); next && next.start <= now; next = upcoming.peek()) {
+        upcoming.delete(next);
+        next.due = true;
+        due.add(next);
       }
-    }
-    if (!best) return undefined;
-    current[best.keyId] = bestScore - total;
-    return { entry: best, memory: { current } };
+    };
+
+    return {
+      tracker: {
+        add(entry) {
+          const weight = entry.context.settings.weight;
+          let turn = turns.get(entry);
+          if (!turn) {
+            turn = { entry, weight, heapPos: -1, start: now, finish: 0, due: false };
+            turns.set(entry, turn);
+          }
+          turn.weight = weight;
+          // A key back from a rest takes its turn from now on: missed turns are not owed.
+          turn.start = Math.max(turn.start, now);
+          turn.finish = turn.start + 1 / weight;
+          eligibleWeight += weight;
+          place(turn);
+        },
+        delete(entry) {
+          const turn = turns.get(entry);
+          if (!turn || turn.heapPos < 0) return;
+          (turn.due ? due : upcoming).delete(turn);
+          eligibleWeight -= turn.weight;
+        },
+        // The order depends on turns only, not on leases in flight.
+        update() {},
+      },
+      select() {
+        promote();
+        if (due.size === 0) {
+          // Every eligible key's turn lies ahead: skip virtual time to the first of them.
+          const next = upcoming.peek();
+          if (!next) return undefined;
+          now = next.start;
+          promote();
+        }
+        const turn = due.peek() as Turn;
+        due.delete(turn);
+        turn.start = turn.finish;
+        turn.finish = turn.start + 1 / turn.weight;
+        if (eligibleWeight > 0) now += 1 / eligibleWeight;
+        place(turn);
+        return turn.entry;
+      },
+    };
   },
 };

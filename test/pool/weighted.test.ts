@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { Lease } from '../../src/index.js';
+import { fakeKeys, pools } from '../helpers.js';
+
+const make = pools();
+
+/** Longest run of consecutive equal picks. */
+function longestRun(picks: readonly string[]): number {
+  let longest = 0;
+  let run = 0;
+  for (let i = 0; i < picks.length; i++) {
+    run = i > 0 && picks[i] === picks[i - 1] ? run + 1 : 1;
+    longest = Math.max(longest, run);
+  }
+  return longest;
+}
+
+const count = (picks: readonly string[], key: string | undefined): number =>
+  picks.filter((pick) => pick === key).length;
+
+describe('weighted strategy', () => {
+  it('serves exact proportions, spread out, when every key stays free', async () => {
+    const keys = fakeKeys(3);
+    const { pool } = await make(0, {
+      keys: keys.map((key, i) => ({ key, weight: 3 - i })),
+      strategy: 'weighted',
+    });
+    const picks: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const lease = await pool.acquire();
+      picks.push(lease.key);
+      lease.release();
+    }
+    expect([count(picks, keys[0]), count(picks, keys[1]), count(picks, keys[2])]).toEqual([300, 200, 100]);
+    // Every window of one period (6 leases) holds each key its share, give or take one.
+    for (let start = 0; start + 6 <= picks.length; start += 6) {
+      const period = picks.slice(start, start + 6);
+      expect(Math.abs(count(period, keys[0]) - 3)).toBeLessThanOrEqual(1);
+    }
+    expect(longestRun(picks)).toBeLessThanOrEqual(2);
+  });
+
+  it('keeps the proportions among leases held at once', async () => {
+    const keys = fakeKeys(2);
+    const { pool } = await make(0, {
+      keys: [
+        { key: keys[0] as string, weight: 2 },
+        { key: keys[1] as string, weight: 1 },
+      ],
+      strategy: 'weighted',
+    });
+    const held: Lease[] = [];
+    // 15 at once: within the slow-start window (10 leases) of a new key.
+    for (let i = 0; i < 15; i++) held.push(await pool.acquire());
+    expect(
+      count(
+        held.map((lease) => lease.key),
+        keys[0],
+      ),
+    ).toBe(10);
+    for (const lease of held) lease.release();
+  });
+
+  it('gives a key back from a cooldown its share from then on, not the turns it missed', async () => {
+    const keys = fakeKeys(2);
+    const { pool, clock } = await make(0, { keys, strategy: 'weighted' });
+    const first = await pool.acquire();
+    const rested = first.key;
+    first.rateLimited({ retryAfterMs: 1_000 });
+    for (let i = 0; i < 20; i++) {
+      const lease = await pool.acquire();
+      expect(lease.key).not.toBe(rested);
+      lease.release();
+    }
+    await clock.advance(1_000);
+    const picks: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const lease = await pool.acquire();
+      picks.push(lease.key);
+      lease.release();
+    }
+    expect(count(picks, rested)).toBe(5);
+    expect(longestRun(picks)).toBe(1);
+  });
+
+  it('holds the proportions at 1 000 keys, one of them as heavy as all the others', async () => {
+    const keys = fakeKeys(1_000);
+    const { pool } = await make(0, {
+      keys: keys.map((key, i) => ({ key, weight: i === 0 ? 999 : 1 })),
+      strategy: 'weighted',
+    });
+    const picks: string[] = [];
+    for (let i = 0; i < 1_998; i++) {
+      const lease = await pool.acquire();
+      picks.push(lease.key);
+      lease.release();
+    }
+    expect(count(picks, keys[0])).toBe(999);
+    expect(new Set(picks).size).toBe(1_000);
+    // The heavy key alternates with the light ones rather than taking its half in one block.
+    expect(longestRun(picks)).toBeLessThanOrEqual(2);
+  });
+});
