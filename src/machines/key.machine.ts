@@ -96,11 +96,11 @@ function nextAllowanceWindow(context: KeyContext, now: number): Pick<KeyContext,
 }
 
 /** The budget after a success reconciles reserved and used tokens. */
-function reconciled(context: KeyContext, event: KeyEvent, now: number): KeyContext['budget'] {
+function reconciled(context: KeyContext, event: KeyEvent, now: () => number): KeyContext['budget'] {
   const limits = context.settings.budget;
   if (!limits || !context.budget || event.type !== 'lease.release' || event.tokenDelta === 0)
     return context.budget;
-  return reconcileTokens(limits, context.budget, now, event.tokenDelta);
+  return reconcileTokens(limits, context.budget, now(), event.tokenDelta);
 }
 
 function ewma(previous: number | null, sample: number | undefined, alpha: number): number | null {
@@ -249,7 +249,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       recordSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
         allowance: widened(context.allowance),
-        budget: reconciled(context, event, deps.now()),
+        budget: reconciled(context, event, deps.now),
         counts: {
           ...context.counts,
           successes: context.counts.successes + 1,
@@ -266,7 +266,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // A success while exhausted is counted, but only the probe decides recovery.
       countSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
-        budget: reconciled(context, event, deps.now()),
+        budget: reconciled(context, event, deps.now),
         counts: {
           ...context.counts,
           successes: context.counts.successes + 1,

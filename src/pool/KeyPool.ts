@@ -94,8 +94,6 @@ interface PendingAcquire {
   tokens: number;
 }
 
-const NOTHING_LEARNED = { restMs: undefined, allowance: undefined } as const;
-
 /** A finite number, or `undefined`. */
 function finite(value: number | undefined): number | undefined {
   return value !== undefined && Number.isFinite(value) ? value : undefined;
@@ -561,12 +559,15 @@ export class KeyPool {
       const options = outcome.options;
       const latencyMs = options?.latencyMs ?? now - lease.acquiredAt;
       const used = options?.usage ? usedTokens(options.usage) : undefined;
+      const learned = options?.headers ? learnFromSuccessHeaders(options.headers, now) : undefined;
+      // One object shape for every release: this is the hot path.
       entry?.ref.send({
         type: 'lease.release',
         seq,
         latencyMs,
         tokenDelta: used === undefined ? 0 : used - lease.tokens,
-        ...(options?.headers ? learnFromSuccessHeaders(options.headers, now) : NOTHING_LEARNED),
+        restMs: learned?.restMs,
+        allowance: learned?.allowance,
       });
       this.#metrics.releases++;
       const state = entry?.state ?? 'available';

@@ -19,6 +19,12 @@ export class KeyEntry {
   state: KeyStateName = 'available';
   sub: KeySubState = null;
   pending: number[] = [];
+  /** In-flight leases including grants not yet delivered (kept as a field: heap comparisons read it). */
+  inFlight = 0;
+  /** Sequence of the most recent grant, delivered or not (0 = never leased). */
+  lastSeq = 0;
+  /** Position in the configured order. */
+  readonly order: number;
   eligible = false;
   /** Position in the strategy's heap of eligible keys (least-busy), -1 when not in it. */
   heapPos = -1;
@@ -34,22 +40,8 @@ export class KeyEntry {
     schedulable: boolean,
   ) {
     this.context = ref.getSnapshot().context;
+    this.order = this.context.order;
     this.schedulable = schedulable;
-  }
-
-  get order(): number {
-    return this.context.order;
-  }
-
-  /** In-flight leases including grants not yet delivered. */
-  get inFlight(): number {
-    return this.context.inFlight + this.pending.length;
-  }
-
-  /** Sequence of the most recent grant, delivered or not. */
-  get lastSeq(): number {
-    const last = this.pending[this.pending.length - 1];
-    return last === undefined ? this.context.lastLeaseSeq : last;
   }
 
   /** The next lease on this key is the half-open probe. */
@@ -161,6 +153,8 @@ export class KeyIndex {
   /** Records a grant decided in the current pool step, before the key has processed it. */
   noteGrant(entry: KeyEntry, seq: number): void {
     entry.pending.push(seq);
+    entry.inFlight++;
+    entry.lastSeq = seq;
     this.#reindex(entry);
   }
 
@@ -187,9 +181,11 @@ export class KeyIndex {
     const previous = { state: entry.state, sub: entry.sub, context: entry.context };
     const { state, sub } = readState(snapshot);
     const context = snapshot.context;
-    if (entry.pending.length > 0) {
-      entry.pending = entry.pending.filter((seq) => seq > context.lastLeaseSeq);
-    }
+    // Grants reach the key in the order they were made: drop those it has booked.
+    const pending = entry.pending;
+    while (pending.length > 0 && (pending[0] as number) <= context.lastLeaseSeq) pending.shift();
+    entry.inFlight = context.inFlight + pending.length;
+    entry.lastSeq = pending.length > 0 ? (pending[pending.length - 1] as number) : context.lastLeaseSeq;
     entry.context = context;
     entry.state = state;
     entry.sub = sub;
