@@ -39,6 +39,7 @@ export {
 export { createKeyMachine, type KeyMachine, keyMachine } from './machines/key.machine.js';
 export type {
   FailureKind,
+  KeyAllowance,
   KeyContext,
   KeyCounts,
   KeyEvent,

@@ -6,14 +6,17 @@ import { type HeadersInput, parseRateLimitHeaders } from './headers.js';
  * - `restMs`: when its remaining requests or tokens are 0 and the reset is stated, how long until
  *   that reset (the longer of the two). A remaining count of 0 without a reset is ignored (Azure
  *   sends such counts; cooling on them would park healthy keys).
- * - `allowance`: remaining requests and ms until the next one frees, when both are stated.
+ * - `allowance`: remaining requests and ms until the next one frees, when both are stated, with the
+ *   requests a window admits (`limit`) when that is stated too.
  */
 export function learnFromSuccessHeaders(
   headers: HeadersInput,
   now: number,
 ): {
   readonly restMs: number | undefined;
-  readonly allowance: { readonly remaining: number; readonly resetMs: number } | undefined;
+  readonly allowance:
+    | { readonly remaining: number; readonly resetMs: number; readonly limit: number | undefined }
+    | undefined;
 } {
   const info = parseRateLimitHeaders(headers, now);
   let restMs: number | undefined;
@@ -24,7 +27,11 @@ export function learnFromSuccessHeaders(
   const allowance =
     info.remainingRequests === undefined || info.resetRequestsMs === undefined
       ? undefined
-      : { remaining: info.remainingRequests, resetMs: info.resetRequestsMs };
+      : {
+          remaining: info.remainingRequests,
+          resetMs: info.resetRequestsMs,
+          limit: info.limitRequests,
+        };
   return { restMs, allowance };
 }
 

@@ -1,7 +1,7 @@
 import { assign, sendParent, setup } from 'xstate';
 import { systemClock } from '../clock.js';
 import { budgetReadyAt, chargeGrant, reconcileTokens } from '../limits/budget.js';
-import type { KeyContext, KeyEvent, KeyInput, KeyMachineDeps, KeyReason } from './key.types.js';
+import type { KeyAllowance, KeyContext, KeyEvent, KeyInput, KeyMachineDeps, KeyReason } from './key.types.js';
 
 const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 'budget', 'quota']);
 
@@ -61,38 +61,121 @@ function inSlowStart(allowance: KeyContext['allowance']): boolean {
   return allowance !== null && allowance.windowMs < 0;
 }
 
-/** The allowance after a success: a slow-start window widens by one, until it is dropped. */
-function widened(allowance: KeyContext['allowance']): KeyContext['allowance'] {
-  if (!allowance || !inSlowStart(allowance)) return allowance;
-  const remaining = allowance.remaining + 1;
-  return remaining >= SLOW_START_DONE ? null : { ...allowance, remaining };
+/** Knows what a window admits and how long it lasts: sends a window, then rests (see `KeyAllowance`). */
+function isPaced(allowance: KeyContext['allowance']): boolean {
+  return allowance !== null && allowance.perWindow > 0 && allowance.windowMs > 0;
+}
+
+/** A new key's slow-start window: counts its successes from the first lease, in case a 429 asks what it got through. */
+const SLOW_START: KeyAllowance = {
+  remaining: SLOW_START_WINDOW,
+  resetAt: 0,
+  perWindow: 0,
+  windowMs: -1,
+  seq: 0,
+  admitted: 0,
+  learnFrom: -1,
+  learnTo: -1,
+  learned: 0,
+  refusedSeq: 0,
+  slackMs: 0,
+};
+
+/**
+ * The allowance after the success of lease `seq`: a slow-start window widens by one (until it is
+ * dropped); a success of the current window counts as admitted; a success of the window a 429 episode
+ * learns from — however late it answers — raises what a window admits, and the open window with it.
+ */
+function credited(allowance: KeyContext['allowance'], seq: number): KeyContext['allowance'] {
+  if (allowance === null) return null;
+  const admitted = seq > allowance.seq ? allowance.admitted + 1 : allowance.admitted;
+  if (inSlowStart(allowance)) {
+    const remaining = allowance.remaining + 1;
+    return remaining >= SLOW_START_DONE ? null : { ...allowance, remaining, admitted };
+  }
+  const learning =
+    allowance.learnFrom >= 0 &&
+    seq > allowance.learnFrom &&
+    (allowance.learnTo < 0 || seq <= allowance.learnTo);
+  if (!learning) return admitted === allowance.admitted ? allowance : { ...allowance, admitted };
+  const learned = allowance.learned + 1;
+  const rises = allowance.learnTo >= 0 && learned > allowance.perWindow;
+  return {
+    ...allowance,
+    admitted,
+    learned,
+    // Got through after an earlier lease of its window was refused: the window opened too early.
+    refusedSeq: allowance.learnTo < 0 && seq > allowance.refusedSeq ? -1 : allowance.refusedSeq,
+    perWindow: rises ? learned : allowance.perWindow,
+    remaining: rises ? allowance.remaining + 1 : allowance.remaining,
+  };
+}
+
+/**
+ * Calls reach the provider a little later than they are granted, and not all equally late: after a
+ * paced window's last grant the key waits its window plus this much (a hundredth, at least 1 ms), so
+ * that the next window's first call cannot overtake the previous one's last in the provider's window.
+ */
+function windowSlackMs(allowance: KeyAllowance): number {
+  return Math.max(allowance.slackMs, 1, Math.ceil(allowance.windowMs / 100));
+}
+
+/** When a spent paced window may be followed by a full one: every call of it has left the provider's window. */
+function nextWindowAt(context: KeyContext, allowance: KeyAllowance): number {
+  return Math.max(allowance.resetAt, context.lastUsedAt + allowance.windowMs + windowSlackMs(allowance));
 }
 
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
 
 /**
- * The allowance when its window (or the rest that used it up) ends. A 429-learned allowance opens
- * a new window of what one window admits — after a rate limit, what the episode got through
- * (successes before and during the rest); a header-stated one admits one lease, whose response
- * says how much more.
+ * The allowance when its window (or the rest that used it up) ends. A paced allowance opens a full
+ * window. After a 429 episode's rest, a window admits what the window that drew the 429 got through
+ * (at least one: its late answers raise it) — unless that window opened too early rather than too
+ * full (nothing got through, or something after the refusal): then what it admits stands, and the
+ * key waits longer after a window's last grant. A header-clocked one admits one lease, whose
+ * response says how much more.
  */
-function nextAllowanceWindow(context: KeyContext, now: number): Pick<KeyContext, 'allowance' | 'counts'> {
+function nextAllowanceWindow(context: KeyContext): Pick<KeyContext, 'allowance'> {
   const learned = context.allowance;
-  if (learned && learned.windowMs > 0) {
-    // perWindow 0: a 429 began an episode, and what the episode got through is what a window admits.
-    const perWindow = learned.perWindow > 0 ? learned.perWindow : context.counts.sinceRest;
+  if (!learned || inSlowStart(learned)) return { allowance: learned };
+  const resting = learned.learnFrom >= 0 && learned.learnTo < 0;
+  if (learned.windowMs > 0 && (learned.perWindow > 0 || resting)) {
+    const early = resting && learned.perWindow > 0 && (learned.refusedSeq < 0 || learned.learned === 0);
+    // Nothing got through and nothing is left to answer: there is no pace to learn.
+    if (resting && !early && learned.learned === 0 && context.inFlight <= 0) return { allowance: null };
+    const perWindow = resting && !early ? Math.max(1, learned.learned) : learned.perWindow;
     return {
-      allowance:
-        perWindow >= 1
-          ? { remaining: perWindow, resetAt: now + learned.windowMs, perWindow, windowMs: learned.windowMs }
-          : null,
-      counts: { ...context.counts, sinceRest: 0 },
+      allowance: {
+        ...learned,
+        remaining: perWindow,
+        resetAt: 0,
+        perWindow,
+        seq: context.lastLeaseSeq,
+        admitted: 0,
+        learnTo: resting ? context.lastLeaseSeq : learned.learnTo,
+        slackMs: early ? Math.min(learned.windowMs / 4, 2 * windowSlackMs(learned)) : learned.slackMs,
+      },
     };
   }
-  if (learned && learned.remaining <= 0)
-    return { allowance: { ...learned, remaining: 1, resetAt: 0 }, counts: context.counts };
-  return { allowance: learned, counts: context.counts };
+  if (learned.remaining <= 0)
+    return { allowance: { ...learned, remaining: 1, resetAt: 0, seq: context.lastLeaseSeq, admitted: 0 } };
+  return { allowance: learned };
+}
+
+/** When the provider counted a call that took `latencyMs` to answer: at its start (its headers and hints count from there). */
+function callStart(now: number, latencyMs: number | undefined): number {
+  return latencyMs !== undefined && Number.isFinite(latencyMs) && latencyMs > 0 ? now - latencyMs : now;
+}
+
+/**
+ * When the provider counted a success, for reading the reset its headers state. A call can wait
+ * before it reaches the provider (a busy event loop, a slow connection); the time it took beyond the
+ * key's usual latency is taken as spent before the provider counted it, so the reset errs late.
+ */
+function countedAt(context: KeyContext, now: number, latencyMs: number | undefined): number {
+  const usual = context.latencyEwma;
+  return callStart(now, usual === null || latencyMs === undefined ? latencyMs : Math.min(latencyMs, usual));
 }
 
 /** The budget after a success reconciles reserved and used tokens. */
@@ -239,7 +322,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       restAfterSuccess: assign(({ context, event }) => {
         const now = deps.now();
         const restUntil =
-          event.type === 'lease.release' && event.restMs !== undefined ? now + event.restMs : 0;
+          event.type === 'lease.release' && event.restMs !== undefined
+            ? countedAt(context, now, event.latencyMs) + event.restMs
+            : 0;
         const clearAt = budgetClearAt(context);
         const until = Math.max(restUntil, clearAt);
         if (until <= Math.max(now, context.cooldownUntil)) return {};
@@ -248,13 +333,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       markProbe: assign(({ event }) => (event.type === 'lease.grant' ? { probeSeq: event.seq } : {})),
       recordSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
-        allowance: widened(context.allowance),
+        allowance: credited(context.allowance, event.type === 'lease.release' ? event.seq : 0),
         budget: reconciled(context, event, deps.now),
-        counts: {
-          ...context.counts,
-          successes: context.counts.successes + 1,
-          sinceRest: context.counts.sinceRest + 1,
-        },
+        counts: { ...context.counts, successes: context.counts.successes + 1 },
         consecutiveFailures: 0,
         rateLimitStreak: 0,
         latencyEwma: ewma(
@@ -267,11 +348,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       countSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
         budget: reconciled(context, event, deps.now),
-        counts: {
-          ...context.counts,
-          successes: context.counts.successes + 1,
-          sinceRest: context.counts.sinceRest + 1,
-        },
+        counts: { ...context.counts, successes: context.counts.successes + 1 },
         latencyEwma: ewma(
           context.latencyEwma,
           event.type === 'lease.release' ? event.latencyMs : undefined,
@@ -296,28 +373,37 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           ? { allowance: { ...context.allowance, remaining: context.allowance.remaining - 1 } }
           : {},
       ),
-      // Leases still out were granted after the provider counted this response's `remaining`, so
-      // they come off it: the estimate errs low, never into a 429.
-      // A response without headers still shows the window moved: one more lease, never stuck.
+      // A response without headers still shows a header-clocked window moved: one more lease, never stuck.
       creditAllowance: assign(({ context }) => {
         const allowance = context.allowance;
-        if (!allowance) return {};
-        if (inSlowStart(allowance)) return {};
+        // A paced window opens when its time has come (settleAllowance), never one lease early.
+        if (!allowance || inSlowStart(allowance) || isPaced(allowance)) return {};
         return allowance.remaining <= 0 && allowance.resetAt <= deps.now()
           ? { allowance: { ...allowance, remaining: 1, resetAt: 0 } }
           : {};
       }),
+      // Leases still out were granted after the provider counted this response's `remaining`, so
+      // they come off it: the estimate errs low, never into a 429. The limit (or, unstated, at least
+      // remaining + 1) is what a window admits; the longest reset seen is how long a window lasts.
       learnAllowance: assign(({ context, event }) => {
         if (event.type !== 'lease.release' || !event.allowance) return {};
-        const remaining = event.allowance.remaining - context.inFlight;
-        const resetAt = deps.now() + event.allowance.resetMs;
-        const learned = inSlowStart(context.allowance) ? null : context.allowance;
+        const told = event.allowance;
+        const prior = context.allowance;
+        const known = prior !== null && !inSlowStart(prior) ? prior : null;
+        const counted = told.remaining - context.inFlight;
         return {
           allowance: {
-            remaining,
-            resetAt,
-            perWindow: learned?.perWindow ?? 0,
-            windowMs: learned?.windowMs ?? 0,
+            remaining: known && isPaced(known) ? Math.min(known.remaining, counted) : counted,
+            resetAt: countedAt(context, deps.now(), event.latencyMs) + told.resetMs,
+            perWindow: told.limit ?? Math.max(known?.perWindow ?? 0, told.remaining + 1),
+            windowMs: Math.max(known?.windowMs ?? 0, told.resetMs),
+            seq: prior?.seq ?? context.lastLeaseSeq,
+            admitted: prior?.admitted ?? 0,
+            learnFrom: known?.learnFrom ?? -1,
+            learnTo: known?.learnTo ?? -1,
+            learned: known?.learned ?? 0,
+            refusedSeq: known?.refusedSeq ?? 0,
+            slackMs: known?.slackMs ?? 0,
           },
         };
       }),
@@ -396,29 +482,45 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const now = deps.now();
         const hint = event.type === 'lease.rateLimit' ? event.retryAfterMs : undefined;
         const hinted = hint !== undefined && Number.isFinite(hint);
+        // The provider refused the call when it started: its hint counts from there. A late 429 of
+        // a call whose wait is already over asks for no rest (and says nothing about this window).
+        const startedAt = event.type === 'lease.rateLimit' ? callStart(now, event.latencyMs) : now;
         // The 429s of leases granted before this rest began belong to the same episode: they
         // neither escalate nor extend an unhinted rest (a burst of ten is one rate limit, not ten).
         const sameEpisode = !hinted && context.cooldownUntil > now && context.reason === 'rate-limited';
         const streak = hinted ? 0 : sameEpisode ? context.rateLimitStreak : context.rateLimitStreak + 1;
         const waitMs = hinted
-          ? Math.max(0, hint)
+          ? Math.max(0, startedAt + hint - now)
           : sameEpisode
             ? 0
             : Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1));
         // Cooldowns extend, never shorten: a short hint must not erase a long one.
         const cooldownUntil = Math.max(context.cooldownUntil, now + waitMs);
         const cooling = cooldownUntil > now;
-        // A hinted 429 that begins an episode says how long a window of this key lasts; what the
-        // episode got through is learned when the rest ends (see endCooldown).
+        // A hinted 429 that begins an episode says how long a window of this key lasts; what a window
+        // admits is what the window that drew it (the leases since it opened) got through, counted
+        // as its answers come in, however late (see credited, nextAllowanceWindow).
         const beginsEpisode = !(context.cooldownUntil > now && context.reason === 'rate-limited');
         const learned = context.allowance;
-        const allowance =
+        const allowance: KeyContext['allowance'] =
           hinted && beginsEpisode && waitMs > 0
             ? {
                 remaining: 0,
                 resetAt: cooldownUntil,
-                perWindow: 0,
-                windowMs: Math.max(learned?.windowMs ?? 0, waitMs),
+                // A paced key keeps what a window admits until the episode shows whether its window
+                // was too full (then it learns anew) or opened too early.
+                perWindow:
+                  learned && isPaced(learned) && event.type === 'lease.rateLimit' && event.seq > learned.seq
+                    ? learned.perWindow
+                    : 0,
+                windowMs: Math.max(learned?.windowMs ?? 0, hint),
+                seq: learned?.seq ?? 0,
+                admitted: learned?.admitted ?? 0,
+                learnFrom: learned?.seq ?? 0,
+                learnTo: -1,
+                learned: learned?.admitted ?? 0,
+                refusedSeq: event.type === 'lease.rateLimit' ? event.seq : 0,
+                slackMs: learned?.slackMs ?? 0,
               }
             : learned;
         return {
@@ -442,29 +544,33 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       })),
       // The timer firing *is* the deadline passing: clear it rather than re-reading the clock, so the
       // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
+      // A spent allowance rested for its next window (settleAllowance made the cooldown last that
+      // long); a paced one whose window's calls have all left the provider's window starts afresh.
       endCooldown: assign(({ context }) => ({
         cooldownUntil: 0,
-        ...nextAllowanceWindow(context, deps.now()),
+        ...(context.allowance &&
+        (context.allowance.remaining <= 0 ||
+          (isPaced(context.allowance) && nextWindowAt(context, context.allowance) <= deps.now()))
+          ? nextAllowanceWindow(context)
+          : {}),
         reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
       })),
-      // Where a used-up allowance leaves the key: resting until its reset (a timer), starting a new
-      // window once the reset has passed, or — header-clocked with nothing out to answer — one more.
+      // Where a used-up allowance leaves the key: resting until its next window (paced) or its reset
+      // (a timer), starting a new window once that has passed, or — header-clocked with nothing out
+      // to answer — one more.
       settleAllowance: assign(({ context }) => {
         const allowance = context.allowance;
         if (!allowance || allowance.remaining > 0 || inSlowStart(allowance)) return {};
-        const now = deps.now();
-        if (allowance.resetAt === 0)
+        const paced = isPaced(allowance);
+        if (!paced && allowance.resetAt === 0)
           return context.inFlight > 0 ? {} : { allowance: { ...allowance, remaining: 1 } };
-        if (allowance.resetAt <= now) return nextAllowanceWindow(context, now);
-        if (
-          recovering(context) ||
-          DEAD_REASONS.has(context.reason) ||
-          context.cooldownUntil >= allowance.resetAt
-        ) {
+        const openAt = paced ? nextWindowAt(context, allowance) : allowance.resetAt;
+        if (openAt <= deps.now()) return nextAllowanceWindow(context);
+        if (recovering(context) || DEAD_REASONS.has(context.reason) || context.cooldownUntil >= openAt) {
           return {};
         }
         return {
-          cooldownUntil: allowance.resetAt,
+          cooldownUntil: openAt,
           reason: COOLING_REASONS.has(context.reason) ? context.reason : ('quota' as KeyReason),
         };
       }),
@@ -512,7 +618,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       order: input.order,
       settings: input.settings,
       inFlight: input.restored?.inFlight ?? 0,
-      counts: input.restored?.counts ?? { successes: 0, failures: 0, rateLimits: 0, sinceRest: 0 },
+      counts: input.restored?.counts ?? { successes: 0, failures: 0, rateLimits: 0 },
       consecutiveFailures: input.restored?.consecutiveFailures ?? 0,
       rateLimitStreak: input.restored?.rateLimitStreak ?? 0,
       latencyEwma: input.restored?.latencyEwma ?? null,
@@ -534,10 +640,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         ? (input.restored?.budget ?? { requestsAt: 0, tokensAt: 0, dayAt: 0 })
         : null,
       // A key with no history starts slowly; a restored one knows its provider already.
-      allowance:
-        (input.restored?.counts?.successes ?? 0) > 0
-          ? null
-          : { remaining: SLOW_START_WINDOW, resetAt: 0, perWindow: 0, windowMs: -1 },
+      allowance: (input.restored?.counts?.successes ?? 0) > 0 ? null : SLOW_START,
     }),
     initial: 'routing',
     on: {

@@ -41,8 +41,6 @@ export interface KeyCounts {
   readonly successes: number;
   readonly failures: number;
   readonly rateLimits: number;
-  /** Successes since the key last came out of a rate-limit rest (what one window of it admits). */
-  readonly sinceRest: number;
 }
 
 /**
@@ -88,19 +86,54 @@ export interface KeyContext {
   lastPenaltyAt: number;
   /** Budget meters, or `null` when the key has no budget. */
   budget: BudgetState | null;
+  /** What the key learned it may send, and how it paces windows; `null` = nothing learned: no limit. */
+  allowance: KeyAllowance | null;
+}
+
+/**
+ * A key's allowance: `remaining` leases in the current window. Three kinds share the shape:
+ * - **slow start** (`windowMs` −1): a new key's concurrency cap of `remaining` leases, one wider per
+ *   success, dropped once the key has proven itself;
+ * - **paced** (`perWindow` ≥ 1 and `windowMs` > 0): the provider admits `perWindow` calls in any
+ *   `windowMs`. The key sends a window's leases, and once they are spent rests until `windowMs` (plus
+ *   a hundredth, for the calls' transit) after the *last* of them — then every call of the window has
+ *   left the provider's sliding window, so a whole new window fits. Learned from the limit and reset
+ *   headers of successes, or from a 429 episode: what the window that drew the 429 got through (its
+ *   successes, however late they answer), per the 429's retry hint;
+ * - **header-clocked** (otherwise): the latest success said `remaining` until `resetAt`; at the reset
+ *   one lease goes out, whose answer says how much more.
+ */
+export interface KeyAllowance {
+  /** Leases the key may still start in this window (the cap, in slow start). */
+  readonly remaining: number;
   /**
-   * What the key learned it may send: `remaining` requests until `resetAt` (epoch ms; 0 = until the
-   * next response says more). From headers ("remaining N, reset in T"), or from a 429 episode: the
-   * successes of the episode (`perWindow`) per the 429's retry hint (`windowMs`), after which the key
-   * sends at most that many per window. Each grant spends one; at 0 the key rests until the reset.
-   * `null` = nothing learned: no limit.
+   * Not before this instant (epoch ms) once `remaining` is spent: the reset a success's headers
+   * stated, measured from the call's start, or the end of a 429 episode's rest; 0 = not stated.
    */
-  allowance: {
-    readonly remaining: number;
-    readonly resetAt: number;
-    readonly perWindow: number;
-    readonly windowMs: number;
-  } | null;
+  readonly resetAt: number;
+  /** Calls one window admits; 0 = not known (yet). */
+  readonly perWindow: number;
+  /** Length of the provider's window (ms); 0 = unknown; −1 = slow start. */
+  readonly windowMs: number;
+  /** Grant sequence before the current window: leases with a larger `seq` belong to it. */
+  readonly seq: number;
+  /** Successes of the current window's leases so far. */
+  readonly admitted: number;
+  /**
+   * The window a 429 episode learns from: leases with `learnFrom` < seq ≤ `learnTo` (−1: up to now,
+   * while the episode rests). `learnFrom` −1: not learning.
+   */
+  readonly learnFrom: number;
+  readonly learnTo: number;
+  /** Successes of that window so far; `perWindow` rises to it as its late answers come in. */
+  readonly learned: number;
+  /**
+   * The lease whose 429 began the episode. A later lease of the same window that got through shows
+   * the window opened too early (its first calls overtook the previous window's last), not too full.
+   */
+  readonly refusedSeq: number;
+  /** Extra wait after a paced window's last grant (ms); widened each time a window opened too early. */
+  readonly slackMs: number;
 }
 
 /**
@@ -127,8 +160,13 @@ export type KeyEvent =
       readonly tokenDelta: number;
       /** How long the success said the key's quota is used up (remaining 0 until a reset), if it did. */
       readonly restMs: number | undefined;
-      /** Remaining requests and ms until the next one frees, when the success's headers said. */
-      readonly allowance: { readonly remaining: number; readonly resetMs: number } | undefined;
+      /**
+       * Remaining requests and ms until the next one frees, when the success's headers said; `limit`:
+       * the requests a window admits, when they said that too.
+       */
+      readonly allowance:
+        | { readonly remaining: number; readonly resetMs: number; readonly limit: number | undefined }
+        | undefined;
     }
   | {
       readonly type: 'lease.fail';
@@ -137,7 +175,14 @@ export type KeyEvent =
       /** For `quota`: when the provider said the quota resets (ms from now). */
       readonly retryAfterMs: number | undefined;
     }
-  | { readonly type: 'lease.rateLimit'; readonly seq: number; readonly retryAfterMs: number | undefined }
+  | {
+      readonly type: 'lease.rateLimit';
+      readonly seq: number;
+      /** How long to wait, counted from the call's start (where the provider refused it). */
+      readonly retryAfterMs: number | undefined;
+      /** How long the call took (ms), so that the wait counts from its start. */
+      readonly latencyMs: number | undefined;
+    }
   | {
       /** What another process (storage `watch`) or a key of the same quota group recorded: honoured if it is news. */
       readonly type: 'key.sync';

@@ -597,7 +597,7 @@ export class KeyPool {
     const retryAfterMs =
       finite(options?.retryAfterMs ?? options?.cooldownMs) ??
       (options?.headers ? waitFromHeaders(options.headers, now) : undefined);
-    entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs });
+    entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs: now - lease.acquiredAt });
     if (options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
     this.#metrics.rateLimits++;
     const state = entry?.state ?? 'available';

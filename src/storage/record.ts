@@ -89,7 +89,6 @@ export function restoredFromRecord(
       successes: count(record, 'successes', storageName),
       failures: count(record, 'failures', storageName),
       rateLimits: count(record, 'rateLimits', storageName),
-      sinceRest: 0,
     },
     consecutiveFailures: count(record, 'consecutiveFailures', storageName),
     rateLimitStreak: count(record, 'rateLimitStreak', storageName),

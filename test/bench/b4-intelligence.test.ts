@@ -1,6 +1,6 @@
 /**
- * BENCH.md B4b (429s), B4c and B4e on the virtual clock (B4b's goodput is in
- * test/open-targets/b4.targets.ts until met): the figures that depend on the pool reading the
+ * BENCH.md B4b (429s), B4c and B4e on the virtual clock (B4b's goodput is asserted with the other
+ * goodput figures in b4-goodput.test.ts): the figures that depend on the pool reading the
  * provider (success headers), honouring configured budgets (`rpm`), and telling a dead key from a
  * provider-wide outage. Deterministic (seeded, simulated time), so the targets are asserted.
  */

@@ -81,7 +81,7 @@ describe('keymesh demo', { timeout: 60_000 }, () => {
       } else if (state === 'cooling') {
         expect(restored).toMatch(
           new RegExp(
-            `^ {2}${label}\\s+(still cooling \\(${reason}\\): [\\d.]+ m?s left|available, \\d+ ok so far)`,
+            `^ {2}${label}\\s+(still cooling \\(${reason}\\): (\\d+ m )?[\\d.]+ m?s left|available, \\d+ ok so far)`,
             'm',
           ),
         );

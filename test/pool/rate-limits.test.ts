@@ -12,8 +12,9 @@ describe('learning from successful responses', () => {
       headers: new Headers({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1.5s' }),
     });
     expect(state).toBe('cooling');
-    expect(pool.snapshot().keys[0]).toMatchObject({ reason: 'quota', cooldownUntil: clock.now() + 1_500 });
-    clock.advance(1_500);
+    // The stated reset, and a hundredth of the window more: calls do not all reach the provider equally fast.
+    expect(pool.snapshot().keys[0]).toMatchObject({ reason: 'quota', cooldownUntil: clock.now() + 1_515 });
+    clock.advance(1_515);
     expect(pool.snapshot().keys[0]?.state).toBe('available');
   });
 
@@ -41,17 +42,36 @@ describe('learning from successful responses', () => {
     const second = pool.tryAcquire();
     expect(first && second).toBeTruthy();
     expect(pool.tryAcquire()).toBeUndefined();
+    // The window (3: the first answer's 2 remaining and itself) is spent: every call of it has left
+    // the provider's window a second (and a hundredth) after the last of them.
     expect(pool.snapshot().keys[0]).toMatchObject({
       state: 'cooling',
       reason: 'quota',
-      cooldownUntil: clock.now() + 1_000,
+      cooldownUntil: clock.now() + 1_010,
     });
-    clock.advance(1_000);
-    // The window moved on: one lease, whose response says how much more.
-    expect(pool.tryAcquire()).toBeDefined();
+    clock.advance(1_010);
+    // A whole new window: three leases, not a fourth.
+    expect([pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
     expect(pool.tryAcquire()).toBeUndefined();
     first?.release();
-    expect(pool.tryAcquire()).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+  });
+
+  it('opens a window of the stated limit after the reset, not one lease at a time', async () => {
+    const { pool, clock } = await make(1);
+    const headers = (remaining: number) => ({
+      'x-ratelimit-limit-requests': '5',
+      'x-ratelimit-remaining-requests': String(remaining),
+      'x-ratelimit-reset-requests': '1s',
+    });
+    (await pool.acquire()).release({ headers: headers(0) });
+    expect(pool.snapshot().keys[0]?.state).toBe('cooling');
+    clock.advance(1_010);
+    const window = [1, 2, 3, 4, 5].map(() => pool.tryAcquire());
+    expect(window.every(Boolean)).toBe(true);
+    expect(pool.tryAcquire()).toBeUndefined();
+    for (const [i, lease] of window.entries()) lease?.release({ headers: headers(4 - i) });
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_010 });
   });
 
   it('takes the headers of the seed-style string API too', async () => {
@@ -65,6 +85,52 @@ describe('learning from successful responses', () => {
     const { pool, clock } = await make(1);
     (await pool.acquire()).rateLimited({ headers: { 'retry-after-ms': '2500' } });
     expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(clock.now() + 2_500);
+  });
+});
+
+describe('learning a pace from 429s', () => {
+  it('counts what the window that drew a 429 got through, however late its answers come', async () => {
+    const { pool, clock } = await make(1);
+    const [a, b, c] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    a?.rateLimited({ retryAfterMs: 1_000 });
+    expect(pool.snapshot().keys[0]?.state).toBe('cooling');
+    clock.advance(1_000);
+    // Nothing of that window has answered yet: one lease, until its answers say more.
+    expect(pool.tryAcquire()).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    b?.release();
+    c?.release();
+    // Two of it got through: the next window (a second and a hundredth after the last grant) admits two.
+    clock.advance(1_010);
+    expect([pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
+    expect(pool.tryAcquire()).toBeUndefined();
+  });
+
+  it('asks no rest of a late 429 whose wait is already over', async () => {
+    const { pool, clock } = await make(1);
+    const lease = await pool.acquire();
+    clock.advance(2_000);
+    lease.rateLimited({ retryAfterMs: 1_000 });
+    expect(pool.snapshot().keys[0]?.state).toBe('available');
+  });
+
+  it('keeps what a window admits when a window opened too early, and waits longer after the next', async () => {
+    const { pool, clock } = await make(1);
+    const [a, b, c] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    a?.rateLimited({ retryAfterMs: 1_000 });
+    b?.release();
+    c?.release();
+    clock.advance(1_000);
+    const [p, q] = [pool.tryAcquire(), pool.tryAcquire()];
+    expect(pool.tryAcquire()).toBeUndefined();
+    // The first call of the window is refused and the second gets through: early, not too full.
+    p?.rateLimited({ retryAfterMs: 1_000 });
+    q?.release();
+    clock.advance(1_010);
+    expect([pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
+    expect(pool.tryAcquire()).toBeUndefined();
+    // The slack after a window's last grant doubled: 20 ms instead of 10.
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_020 });
   });
 });
 
