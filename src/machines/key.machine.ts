@@ -95,6 +95,18 @@ function nextAllowanceWindow(context: KeyContext, now: number): Pick<KeyContext,
   return { allowance: learned, counts: context.counts };
 }
 
+/** What a key's context becomes when its cooldown ends at `now`: no deadline, no cooling reason. */
+function cooldownEnded(
+  context: KeyContext,
+  now: number,
+): Pick<KeyContext, 'cooldownUntil' | 'allowance' | 'counts' | 'reason'> {
+  return {
+    cooldownUntil: 0,
+    ...nextAllowanceWindow(context, now),
+    reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
+  };
+}
+
 /** The budget after a success reconciles reserved and used tokens. */
 function reconciled(context: KeyContext, event: KeyEvent, now: number): KeyContext['budget'] {
   const limits = context.settings.budget;
@@ -442,11 +454,14 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       })),
       // The timer firing *is* the deadline passing: clear it rather than re-reading the clock, so the
       // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
-      endCooldown: assign(({ context }) => ({
-        cooldownUntil: 0,
-        ...nextAllowanceWindow(context, deps.now()),
-        reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
-      })),
+      endCooldown: assign(({ context }) => cooldownEnded(context, deps.now())),
+      // A settle can reach `routing` after the deadline but before the timer fired (a real timer is
+      // late; a timer due at the same instant may run first): end the rest as the timer would have,
+      // or the key leaves `cooling` with a stale deadline and its reason (`available`, `budget`).
+      endLapsedCooldown: assign(({ context }) => {
+        const now = deps.now();
+        return context.cooldownUntil !== 0 && context.cooldownUntil <= now ? cooldownEnded(context, now) : {};
+      }),
       // Where a used-up allowance leaves the key: resting until its reset (a timer), starting a new
       // window once the reset has passed, or — header-clocked with nothing out to answer — one more.
       settleAllowance: assign(({ context }) => {
@@ -569,7 +584,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     states: {
       routing: {
         description: 'Transient: derives the state from context (start, restore, reset, settle).',
-        entry: 'settleAllowance',
+        entry: ['endLapsedCooldown', 'settleAllowance'],
         always: [
           { guard: 'isDrained', target: 'drained' },
           { guard: 'isDraining', target: 'draining' },
