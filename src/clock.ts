@@ -1,3 +1,5 @@
+import { createPreciseTimer } from './precise-timer.js';
+
 /**
  * The one source of time in KeyMesh. Machines, the pool and storage read `now()` from it and
  * schedule through it; nothing in `src/` calls `Date.now()` or the global timers directly, so a
@@ -14,18 +16,19 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
+const realTimers = createPreciseTimer();
+
 /**
- * The real clock: `Date.now()` and Node's timers. Timers are `unref`ed so that a pool left open
- * never keeps a short script alive.
+ * The real clock. `now()` is `Date.now()` (whole epoch ms, the scale of stored deadlines).
+ * Timers are precise: measured on the monotonic clock (`performance.now()`), never early, and
+ * usually within 0.1 ms after their delay, where Node's own `setTimeout` is often 1–3 ms late: Node's
+ * timer is armed 2 ms early and a shared `setImmediate` loop finishes the wait (see
+ * `createPreciseTimer` in `src/precise-timer.ts`). Pending timers are `unref`ed, so a pool left
+ * open never keeps a short script alive; only a timer in its last 2 ms holds the process open,
+ * until it fires.
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const handle = setTimeout(fn, Math.max(0, ms));
-    handle.unref?.();
-    return handle;
-  },
-  clearTimeout(handle) {
-    clearTimeout(handle as ReturnType<typeof setTimeout>);
-  },
+  setTimeout: (fn, ms) => realTimers.setTimeout(fn, ms),
+  clearTimeout: (handle) => realTimers.clearTimeout(handle),
 };

@@ -178,6 +178,23 @@ function countedAt(context: KeyContext, now: number, latencyMs: number | undefin
   return callStart(now, usual === null || latencyMs === undefined ? latencyMs : Math.min(latencyMs, usual));
 }
 
+/**
+ * What a key's context becomes when its cooldown ends at `now`: no deadline, no cooling reason. A
+ * spent allowance rested for its next window (settleAllowance made the cooldown last that long);
+ * a paced one whose window's calls have all left the provider's window starts afresh.
+ */
+function cooldownEnded(context: KeyContext, now: number): Partial<KeyContext> {
+  const allowance = context.allowance;
+  return {
+    cooldownUntil: 0,
+    ...(allowance &&
+    (allowance.remaining <= 0 || (isPaced(allowance) && nextWindowAt(context, allowance) <= now))
+      ? nextAllowanceWindow(context)
+      : {}),
+    reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
+  };
+}
+
 /** The budget after a success reconciles reserved and used tokens. */
 function reconciled(context: KeyContext, event: KeyEvent, now: () => number): KeyContext['budget'] {
   const limits = context.settings.budget;
@@ -544,17 +561,14 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       })),
       // The timer firing *is* the deadline passing: clear it rather than re-reading the clock, so the
       // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
-      // A spent allowance rested for its next window (settleAllowance made the cooldown last that
-      // long); a paced one whose window's calls have all left the provider's window starts afresh.
-      endCooldown: assign(({ context }) => ({
-        cooldownUntil: 0,
-        ...(context.allowance &&
-        (context.allowance.remaining <= 0 ||
-          (isPaced(context.allowance) && nextWindowAt(context, context.allowance) <= deps.now()))
-          ? nextAllowanceWindow(context)
-          : {}),
-        reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
-      })),
+      endCooldown: assign(({ context }) => cooldownEnded(context, deps.now())),
+      // A settle can reach `routing` after the deadline but before the timer fired (a real timer is
+      // late; a timer due at the same instant may run first): end the rest as the timer would have,
+      // or the key leaves `cooling` with a stale deadline and its reason (`available`, `budget`).
+      endLapsedCooldown: assign(({ context }) => {
+        const now = deps.now();
+        return context.cooldownUntil !== 0 && context.cooldownUntil <= now ? cooldownEnded(context, now) : {};
+      }),
       // Where a used-up allowance leaves the key: resting until its next window (paced) or its reset
       // (a timer), starting a new window once that has passed, or — header-clocked with nothing out
       // to answer — one more.
@@ -672,7 +686,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     states: {
       routing: {
         description: 'Transient: derives the state from context (start, restore, reset, settle).',
-        entry: 'settleAllowance',
+        entry: ['endLapsedCooldown', 'settleAllowance'],
         always: [
           { guard: 'isDrained', target: 'drained' },
           { guard: 'isDraining', target: 'draining' },

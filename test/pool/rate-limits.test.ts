@@ -179,6 +179,24 @@ describe('budgets', () => {
     first.release();
   });
 
+  it('leaves no budget reason behind when a settle, not the timer, finds the budget rest over', async () => {
+    const [key] = fakeKeys(1);
+    const { pool, clock } = await make(0, { keys: [{ key: key as string, rpm: 600 }] });
+    // Armed before the rest's own timer, so at the rest's end it runs first: the release reaches a
+    // key still in `cooling` whose deadline has passed (as a late real timer lets happen).
+    let settled: string | undefined;
+    clock.setTimeout(() => {
+      settled = lease.release({
+        headers: { 'x-ratelimit-remaining-requests': '50', 'x-ratelimit-reset-requests': '60s' },
+      });
+    }, 100);
+    const lease = await pool.acquire();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', reason: 'budget' });
+    clock.advance(100);
+    expect(settled).toBe('available');
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'available', reason: null, cooldownUntil: 0 });
+  });
+
   it('never lets a budgeted key exceed its rpm, however many callers wait', async () => {
     const [key] = fakeKeys(1);
     const { pool, clock } = await make(0, {
