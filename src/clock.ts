@@ -32,3 +32,26 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => realTimers.setTimeout(fn, ms),
   clearTimeout: (handle) => realTimers.clearTimeout(handle),
 };
+
+/**
+ * The real clock with Node's own timers (`unref`ed): for timers whose precision does not matter —
+ * storage flushes, watch polling, the mock provider's latency. A precise timer spins for its last
+ * 2 ms; a storage writer flushing on every key state change would keep that loop running (and a
+ * zero-delay one referenced) under load, for nothing.
+ */
+export const coarseSystemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const handle = setTimeout(fn, Math.max(0, ms));
+    handle.unref?.();
+    return handle;
+  },
+  clearTimeout(handle) {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  },
+};
+
+/** The clock for imprecise timers: {@link coarseSystemClock} in place of {@link systemClock}, any other clock as it is. */
+export function coarse(clock: Clock): Clock {
+  return clock === systemClock ? coarseSystemClock : clock;
+}

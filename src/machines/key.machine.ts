@@ -309,6 +309,16 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // A counted allowance (not the slow-start window, which works like a concurrency cap).
       hasAllowance: ({ context }) => context.allowance !== null && !inSlowStart(context.allowance),
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
+      // A success that only frees a slot: no budget, allowance, rest, drain or lapsed deadline for
+      // `routing` to weigh, so the key is simply available again (four context copies fewer).
+      freesSlotPlainly: ({ context, event }) =>
+        event.type === 'lease.release' &&
+        event.restMs === undefined &&
+        event.allowance === undefined &&
+        context.allowance === null &&
+        context.settings.budget === null &&
+        context.cooldownUntil === 0 &&
+        !context.draining,
     },
     delays: {
       cooldownElapsed: ({ context }) => Math.max(0, context.cooldownUntil - deps.now()),
@@ -724,6 +734,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         on: {
           'lease.release': [
             { guard: 'noLeaseOut' },
+            // The common hand-off: nothing to learn, pace or rest — straight back to available.
+            { guard: 'freesSlotPlainly', target: 'available', actions: 'recordSuccess' },
             {
               guard: 'learnsAllowance',
               target: 'routing',

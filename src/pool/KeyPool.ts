@@ -1,4 +1,5 @@
 import { type Actor, createActor } from 'xstate';
+import { coarse } from '../clock.js';
 import {
   AcquireAbortedError,
   InvalidConfigError,
@@ -185,7 +186,8 @@ export class KeyPool {
     this.#writerId = `p${Math.floor(seededRandom(normalized.seed ^ 0x5bd1e995)() * 2 ** 31).toString(36)}`;
     this.#writer = new CoalescingWriter({
       adapter: normalized.storage,
-      clock,
+      // Flush timing needs no precision: on the real clock, Node's plain timers.
+      clock: coarse(clock),
       flushIntervalMs: normalized.flushIntervalMs,
       build: (keyId) => {
         const entry = this.#runtime.index.get(keyId);

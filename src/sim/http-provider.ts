@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, coarse, systemClock } from '../clock.js';
 import { InvalidConfigError } from '../errors.js';
 import type { SimulatedProvider } from './provider.js';
 import {
@@ -19,7 +19,9 @@ export interface MockProviderOptions {
   readonly provider: SimulatedProvider;
   /**
    * Clock of the latency timers. Default `systemClock`: this is a real server, so it waits in real
-   * time; the provider's own clock still decides the limits.
+   * time (on Node's plain timers: a network is not sub-millisecond precise either, and precise
+   * timers would spin through every call's last 2 ms); the provider's own clock still decides the
+   * limits.
    */
   readonly clock?: Clock;
   /** TCP port on 127.0.0.1 (integer 0–65535). Default `0`: a free port chosen by the OS. */
@@ -81,7 +83,7 @@ interface CompletionRequest {
  */
 export async function startMockProvider(options: MockProviderOptions): Promise<MockProviderServer> {
   const { provider } = options;
-  const clock = options.clock ?? systemClock;
+  const clock = coarse(options.clock ?? systemClock);
   const port = options.port ?? 0;
   const speed = options.speed ?? 1;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, coarse, systemClock } from '../clock.js';
 import { InvalidConfigError, KeyMeshError, StorageCorruptError, StorageError } from '../errors.js';
 import { errorCode, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './file-utils.js';
 import { checkStoredRecord } from './record-shape.js';
@@ -168,7 +168,8 @@ class SqliteStorage implements StorageAdapter {
       );
     }
     this.#settings = checkOptions(options);
-    this.#clock = options.clock ?? systemClock;
+    // Polling needs no precision: on the real clock, Node's plain timers.
+    this.#clock = coarse(options.clock ?? systemClock);
     this.#path = resolve(path);
     this.name = `sqlite:${this.#path}`;
   }
