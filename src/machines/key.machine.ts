@@ -418,12 +418,17 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const prior = context.allowance;
         const known = prior !== null && !inSlowStart(prior) ? prior : null;
         const counted = told.remaining - context.inFlight;
+        // A key paced by an rpm budget spreads its calls over the window instead of sending them in
+        // a burst, so resting a whole window after a window's last grant would halve its rate: its
+        // headers stay the clock (rest until the stated reset, then one lease whose answer says
+        // how many more).
+        const spread = context.settings.budget !== null && context.settings.budget.rpm !== null;
         return {
           allowance: {
             remaining: known && isPaced(known) ? Math.min(known.remaining, counted) : counted,
             resetAt: countedAt(context, deps.now(), event.latencyMs) + told.resetMs,
             perWindow: told.limit ?? Math.max(known?.perWindow ?? 0, told.remaining + 1),
-            windowMs: Math.max(known?.windowMs ?? 0, told.resetMs),
+            windowMs: spread ? (known?.windowMs ?? 0) : Math.max(known?.windowMs ?? 0, told.resetMs),
             seq: prior?.seq ?? context.lastLeaseSeq,
             admitted: prior?.admitted ?? 0,
             learnFrom: known?.learnFrom ?? -1,
