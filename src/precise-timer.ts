@@ -9,6 +9,8 @@
  * the CPU cost is one loop while any timer is due within `leadMs`, whatever the number of timers.
  */
 
+import { type HeapSlot, IndexedHeap } from './indexed-heap.js';
+
 /** The time sources a precise timer runs on: Node's by default, fakes in tests. */
 export interface PreciseTimerSources {
   /** Monotonic time in (fractional) milliseconds. Default `performance.now()`. */
@@ -65,7 +67,7 @@ const MAX_COARSE_MS = 2 ** 31 - 1;
 const Phase = { Coarse: 0, Final: 1, Done: 2 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
 
-interface Entry {
+interface Entry extends HeapSlot {
   readonly owner: object;
   readonly deadline: number;
   readonly seq: number;
@@ -130,61 +132,20 @@ export function createPreciseTimer(options: PreciseTimerOptions = {}): PreciseTi
   const owner = {};
   let nextSeq = 0;
   let pending = 0;
-  let spinning = 0;
-  // Final-phase entries, a binary min-heap on (deadline, seq); cancelled ones are dropped lazily.
-  let heap: Entry[] = [];
+  // Final-phase entries on (deadline, seq); a cancelled one leaves at once.
+  const heap = new IndexedHeap<Entry>(before);
   let spin: unknown = null;
   let spinArmed = false;
-
-  const push = (entry: Entry) => {
-    let i = heap.length;
-    heap.push(entry);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const above = heap[parent] as Entry;
-      if (!before(entry, above)) break;
-      heap[i] = above;
-      i = parent;
-    }
-    heap[i] = entry;
-  };
-
-  const pop = (): Entry => {
-    const top = heap[0] as Entry;
-    const last = heap.pop() as Entry;
-    const size = heap.length;
-    if (size > 0) {
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        if (left >= size) break;
-        const right = left + 1;
-        const child = right < size && before(heap[right] as Entry, heap[left] as Entry) ? right : left;
-        const smaller = heap[child] as Entry;
-        if (!before(smaller, last)) break;
-        heap[i] = smaller;
-        i = child;
-      }
-      heap[i] = last;
-    }
-    return top;
-  };
 
   // Fires the due final-phase timers, in deadline order, armed before this call.
   const flush = () => {
     const at = now();
     const armedBefore = nextSeq;
-    while (heap.length > 0) {
-      const top = heap[0] as Entry;
-      if (top.phase === Phase.Done) {
-        pop();
-        continue;
-      }
+    for (let top = heap.peek(); top; top = heap.peek()) {
       if (top.deadline > at || top.seq >= armedBefore) return;
-      pop();
+      heap.delete(top);
       top.phase = Phase.Done;
       pending--;
-      spinning--;
       top.fn();
     }
   };
@@ -201,8 +162,7 @@ export function createPreciseTimer(options: PreciseTimerOptions = {}): PreciseTi
 
   // Runs the loop while a timer is in its final phase; stops it when none is.
   const keepSpinning = () => {
-    if (spinning === 0) {
-      heap = [];
+    if (heap.size === 0) {
       if (spinArmed) {
         spinClear(spin);
         spinArmed = false;
@@ -217,8 +177,7 @@ export function createPreciseTimer(options: PreciseTimerOptions = {}): PreciseTi
   const enterFinal = (entry: Entry) => {
     entry.phase = Phase.Final;
     entry.coarse = null;
-    spinning++;
-    push(entry);
+    heap.add(entry);
   };
 
   const armCoarse = (entry: Entry, remaining: number) => {
@@ -253,6 +212,7 @@ export function createPreciseTimer(options: PreciseTimerOptions = {}): PreciseTi
         fn,
         phase: Phase.Coarse,
         coarse: null,
+        heapPos: -1,
       };
       pending++;
       if (delay > leadMs) {
@@ -272,7 +232,7 @@ export function createPreciseTimer(options: PreciseTimerOptions = {}): PreciseTi
         coarseClear(entry.coarse);
         entry.coarse = null;
       } else {
-        spinning--;
+        heap.delete(entry);
         entry.phase = Phase.Done;
         keepSpinning();
       }
@@ -283,7 +243,7 @@ export function createPreciseTimer(options: PreciseTimerOptions = {}): PreciseTi
       return pending;
     },
     get spinning() {
-      return spinning;
+      return heap.size;
     },
   };
 }

@@ -1,4 +1,4 @@
-import { IndexedHeap } from '../indexed-heap.js';
+import { IndexedHeap } from '../../indexed-heap.js';
 import type { KeyEntry } from '../key-index.js';
 import type { Strategy } from './strategy.js';
 

@@ -1,4 +1,4 @@
-import { type HeapSlot, IndexedHeap } from '../indexed-heap.js';
+import { type HeapSlot, IndexedHeap } from '../../indexed-heap.js';
 import type { KeyEntry } from '../key-index.js';
 import type { Strategy } from './strategy.js';
 

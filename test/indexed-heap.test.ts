@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { IndexedHeap } from '../../src/pool/indexed-heap.js';
+import { IndexedHeap } from '../src/indexed-heap.js';
 
 interface Item {
   heapPos: number;
