@@ -13,6 +13,7 @@ import {
   type ScenarioResult,
 } from '../lib/report.js';
 import { MinimalPool } from '../reference/minimal-pool.js';
+import { XStateFloorPool } from '../reference/xstate-floor.js';
 
 type StrategyName = 'least-busy' | 'round-robin' | 'weighted' | 'latency';
 const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
@@ -108,6 +109,22 @@ export async function b1Scenario(
       verdict: '—',
     });
 
+    // What the design costs before any of KeyMesh's logic: XState v5 actors, three steps per pair.
+    const floorPool = new XStateFloorPool(keys);
+    await measurePairs(floorPool, refTimes.warm);
+    const floor = await measurePairs(floorPool, refTimes.run);
+    floorPool.close();
+    options.progress(`B1 XState floor ${n} keys: ${formatNumber(floor.pairsPerSecond)} pairs/s`);
+    figures[`xstate floor ${n}`] = floor;
+    rows.push({
+      scenario: `B1 XState floor ${n} keys`,
+      figure: 'pairs/s; ns per pair p50 / p99',
+      value: `${formatNumber(floor.pairsPerSecond)}; ${formatNs(floor.pairNs.p50)} / ${formatNs(floor.pairNs.p99)}`,
+      target: '',
+      seed: '',
+      verdict: '—',
+    });
+
     for (const strategy of STRATEGIES) {
       const pool = await keymesh.KeyPool.create({ keys, strategy, seed: 1 });
       const times = measureMs(options.quick);
@@ -115,17 +132,18 @@ export async function b1Scenario(
       const run = await measurePairs(pool, times.run);
       await pool.close();
       const versus = run.pairsPerSecond / ref.pairsPerSecond;
+      const ofFloor = run.pairsPerSecond / floor.pairsPerSecond;
       options.progress(
-        `B1 ${strategy} ${n} keys: ${formatNumber(run.pairsPerSecond)} pairs/s (${formatNumber(versus, 2)} × reference)`,
+        `B1 ${strategy} ${n} keys: ${formatNumber(run.pairsPerSecond)} pairs/s (${formatNumber(versus, 2)} × reference, ${formatNumber(ofFloor, 2)} × floor)`,
       );
-      figures[`${strategy} ${n}`] = { ...run, ratioToReference: versus };
+      figures[`${strategy} ${n}`] = { ...run, ratioToReference: versus, ratioToFloor: ofFloor };
       const scenario = `B1 ${strategy} ${n} keys`;
       // The throughput target is for 10 and 10 000 keys.
       const throughputTarget = n !== 1_000;
       rows.push({
         scenario,
-        figure: 'pairs/s (× reference)',
-        value: `${formatNumber(run.pairsPerSecond)} (${formatNumber(versus, 2)} ×)`,
+        figure: 'pairs/s (× reference; × XState floor)',
+        value: `${formatNumber(run.pairsPerSecond)} (${formatNumber(versus, 2)} ×; ${formatNumber(ofFloor, 2)} ×)`,
         target: throughputTarget ? `≥ ${formatNumber(B1_TARGETS.minPairsPerSecond)}` : '',
         seed: strategy === 'least-busy' ? (SEED_FIGURES[n] ?? '') : '',
         verdict: throughputTarget ? atLeast(run.pairsPerSecond, B1_TARGETS.minPairsPerSecond) : '—',
