@@ -16,11 +16,56 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-const realTimers = createPreciseTimer();
+/** What {@link createEpochNow} reads: Node's clocks by default, fakes in tests. */
+export interface EpochSources {
+  /** Wall-clock epoch ms, whole (`Date.now()`). */
+  wall(): number;
+  /** Monotonic ms with a fraction (`performance.now()`). */
+  monotonic(): number;
+  /** Epoch ms at which `monotonic()` read 0 (`performance.timeOrigin`). */
+  readonly origin: number;
+}
+
+/** How often (monotonic ms) {@link createEpochNow} checks itself against the wall clock. */
+export const EPOCH_CHECK_MS = 50;
 
 /**
- * The real clock. `now()` is `Date.now()` (whole epoch ms, the scale of stored deadlines).
- * Timers are precise: measured on the monotonic clock (`performance.now()`), never early, and
+ * Epoch milliseconds with a fraction: the monotonic clock plus an offset kept within the wall
+ * clock's current millisecond. `Date.now()` alone is whole milliseconds, so a deadline "200 ms from
+ * now" stored on its scale can end up to 1 ms early or late against the instant it was asked at;
+ * with this clock a deadline and the delay armed for it are exact to the microsecond.
+ *
+ * Every {@link EPOCH_CHECK_MS} of monotonic time it compares itself with `wall()`. If it has left
+ * the wall clock's millisecond (the wall clock was stepped, the machine slept, the two clocks
+ * drifted), the offset moves by just enough to come back into it, so over a long run it agrees
+ * with `Date.now()` to within a millisecond, plus up to {@link EPOCH_CHECK_MS} after a step (a
+ * sleeping machine's monotonic clock stands still). It costs one `performance.now()` per read.
+ */
+export function createEpochNow(sources?: EpochSources, checkEveryMs = EPOCH_CHECK_MS): () => number {
+  const wall = sources ? () => sources.wall() : () => Date.now();
+  const monotonic = sources ? () => sources.monotonic() : () => performance.now();
+  let offset = sources ? sources.origin : performance.timeOrigin;
+  let nextCheck = Number.NEGATIVE_INFINITY;
+  return () => {
+    const mono = monotonic();
+    if (mono >= nextCheck) {
+      nextCheck = mono + checkEveryMs;
+      const whole = wall();
+      const now = mono + offset;
+      // The wall clock's millisecond [whole, whole + 1): move the offset into it, no further.
+      if (now < whole) offset += whole - now;
+      else if (now >= whole + 1) offset -= now - whole - 0.999;
+    }
+    return mono + offset;
+  };
+}
+
+const realTimers = createPreciseTimer();
+const epochNow = createEpochNow();
+
+/**
+ * The real clock. `now()` is epoch ms with a fraction (see {@link createEpochNow}): `Date.now()`'s
+ * scale, the scale of stored deadlines, to the microsecond. Timers are precise: measured on the monotonic clock (`performance.now()`), never early, and
  * usually within 0.1 ms after their delay, where Node's own `setTimeout` is often 1–3 ms late: Node's
  * timer is armed 2 ms early and a shared `setImmediate` loop finishes the wait (see
  * `createPreciseTimer` in `src/precise-timer.ts`). Pending timers are `unref`ed, so a pool left
@@ -28,7 +73,7 @@ const realTimers = createPreciseTimer();
  * until it fires.
  */
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: epochNow,
   setTimeout: (fn, ms) => realTimers.setTimeout(fn, ms),
   clearTimeout: (handle) => realTimers.clearTimeout(handle),
 };
@@ -40,7 +85,7 @@ export const systemClock: Clock = {
  * zero-delay one referenced) under load, for nothing.
  */
 export const coarseSystemClock: Clock = {
-  now: () => Date.now(),
+  now: epochNow,
   setTimeout(fn, ms) {
     const handle = setTimeout(fn, Math.max(0, ms));
     handle.unref?.();

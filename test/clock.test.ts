@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { coarse, coarseSystemClock, systemClock } from '../src/clock.js';
+import { coarse, coarseSystemClock, createEpochNow, systemClock } from '../src/clock.js';
 import { VirtualClock } from '../src/index.js';
 
 describe('coarse clocks for imprecise timers', () => {
@@ -29,5 +29,76 @@ describe('coarse clocks for imprecise timers', () => {
     coarseSystemClock.setTimeout(() => fired.push('c'), -5);
     vi.advanceTimersByTime(0);
     expect(fired).toEqual(['a', 'c']);
+  });
+});
+
+describe('the epoch clock with a fraction', () => {
+  /** Fake clocks: `real` is the true epoch time; the wall clock shows it floored, plus `step`. */
+  function fakeSources(start: number) {
+    const state = { real: start, step: 0, monotonicLag: 0 };
+    const sources = {
+      wall: () => Math.floor(state.real + state.step),
+      monotonic: () => state.real - start - state.monotonicLag,
+      origin: start,
+    };
+    return { state, sources };
+  }
+
+  it('keeps the fraction, so differences are exact', () => {
+    const { state, sources } = fakeSources(1_700_000_000_000.25);
+    const now = createEpochNow(sources, 50);
+    const first = now();
+    expect(first).toBe(1_700_000_000_000.25);
+    state.real += 199.6;
+    // Doubles near 1.7e12 carry about 0.25 µs: exact to the microsecond.
+    expect(now() - first).toBeCloseTo(199.6, 3);
+    expect(Number.isInteger(now())).toBe(false);
+  });
+
+  it('stays within the wall clock’s millisecond as it is checked', () => {
+    const { state, sources } = fakeSources(1_700_000_000_000.9);
+    const now = createEpochNow(sources, 50);
+    for (let i = 0; i < 1_000; i++) {
+      state.real += 7.3;
+      const reading = now();
+      const wall = sources.wall();
+      if (i % 7 === 0) {
+        expect(reading).toBeGreaterThanOrEqual(wall - 1);
+        expect(reading).toBeLessThan(wall + 1);
+      }
+    }
+  });
+
+  it('follows a wall clock stepped forward (a machine that slept) within one check', () => {
+    const { state, sources } = fakeSources(1_700_000_000_000);
+    const now = createEpochNow(sources, 50);
+    now();
+    // Asleep for an hour: the wall clock moved on, the monotonic clock did not.
+    state.real += 3_600_000;
+    state.monotonicLag = 3_600_000;
+    state.real += 50;
+    const reading = now();
+    expect(reading).toBeGreaterThanOrEqual(sources.wall());
+    expect(reading).toBeLessThan(sources.wall() + 1);
+  });
+
+  it('follows a wall clock stepped back by moving no further than into its millisecond', () => {
+    const { state, sources } = fakeSources(1_700_000_000_000.5);
+    const now = createEpochNow(sources, 50);
+    now();
+    state.step = -10_000;
+    state.real += 60;
+    const reading = now();
+    expect(reading).toBeGreaterThanOrEqual(sources.wall());
+    expect(reading).toBeLessThan(sources.wall() + 1);
+  });
+
+  it('is the system clock’s now: epoch milliseconds within a millisecond of Date.now()', () => {
+    const before = Date.now();
+    const reading = systemClock.now();
+    const after = Date.now();
+    expect(reading).toBeGreaterThanOrEqual(before - 1);
+    expect(reading).toBeLessThan(after + 1);
+    expect(coarseSystemClock.now).toBe(systemClock.now);
   });
 });
