@@ -221,6 +221,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
   // Settling a lease on a key that stays healthy (available, cooling); busy differs only in
   // returning to available.
   const releaseWhileHealthy = [
+    { guard: 'settlesPlainly', actions: 'recordSuccess' },
     { guard: 'noLeaseOut' },
     {
       guard: 'learnsAllowance',
@@ -309,6 +310,20 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // A counted allowance (not the slow-start window, which works like a concurrency cap).
       hasAllowance: ({ context }) => context.allowance !== null && !inSlowStart(context.allowance),
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
+      // The common grant: no budget or allowance to spend, room left under the cap — every guard
+      // after it would refuse, so it only saves evaluating them (the acquire hot path).
+      grantIsPlain: ({ context }) =>
+        context.settings.budget === null &&
+        context.allowance === null &&
+        (context.settings.maxConcurrent === null || context.inFlight + 1 < context.settings.maxConcurrent),
+      // The common settle: a lease is out, nothing to learn or rest, no budget to reconcile — the
+      // guards after it would all refuse (the release hot path).
+      settlesPlainly: ({ context, event }) =>
+        event.type === 'lease.release' &&
+        context.inFlight > 0 &&
+        event.restMs === undefined &&
+        event.allowance === undefined &&
+        context.settings.budget === null,
       // A success that only frees a slot: no budget, allowance, rest, drain or lapsed deadline for
       // `routing` to weigh, so the key is simply available again (four context copies fewer).
       freesSlotPlainly: ({ context, event }) =>
@@ -719,6 +734,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         entry: 'notifyReady',
         on: {
           'lease.grant': [
+            { guard: 'grantIsPlain', actions: 'recordGrant' },
             { guard: 'grantSpendsBudget', target: 'routing', actions: ['recordGrant', 'coolForBudget'] },
             {
               guard: 'grantSpendsAllowance',

@@ -555,13 +555,16 @@ export class KeyPool {
     this.#outstanding.get(lease.keyId)?.delete(lease);
     const entry = this.#runtime.index.get(lease.keyId);
     const { keyId, label, leaseId, grantSeq: seq } = lease;
-    const now = this.#options.clock.now();
     // Payloads are built only when someone listens: this is the hot path.
     if (outcome.type === 'released') {
       const options = outcome.options;
-      const latencyMs = options?.latencyMs ?? now - lease.acquiredAt;
+      // The clock is read only when needed: a release that states its latency and has no headers
+      // does not.
+      const latencyMs = options?.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
       const used = options?.usage ? usedTokens(options.usage) : undefined;
-      const learned = options?.headers ? learnFromSuccessHeaders(options.headers, now) : undefined;
+      const learned = options?.headers
+        ? learnFromSuccessHeaders(options.headers, this.#options.clock.now())
+        : undefined;
       // One object shape for every release: this is the hot path.
       entry?.ref.send({
         type: 'lease.release',
@@ -576,6 +579,7 @@ export class KeyPool {
       if (this.#listens('released')) this.#emit('released', { keyId, label, leaseId, latencyMs, state });
       return state;
     }
+    const now = this.#options.clock.now();
     if (outcome.type === 'failed') {
       const kind = outcome.options?.kind ?? 'failure';
       if (kind === 'provider') {
