@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type SampleSummary, summarize } from '../../src/sim/index.js';
 import type { KeyMesh } from '../lib/keymesh.js';
 import {
@@ -12,11 +14,9 @@ import {
   type ScenarioOptions,
   type ScenarioResult,
 } from '../lib/report.js';
-import { MinimalPool } from '../reference/minimal-pool.js';
-import { XStateFloorPool } from '../reference/xstate-floor.js';
 
-type StrategyName = 'least-busy' | 'round-robin' | 'weighted' | 'latency';
-const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
+export type StrategyName = 'least-busy' | 'round-robin' | 'weighted' | 'latency';
+export const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
 const KEY_COUNTS = [10, 1_000, 10_000] as const;
 
 /** BENCH.md B1 targets. */
@@ -30,7 +30,7 @@ const SEED_FIGURES: Readonly<Record<number, string>> = {
 /** Every 8th pair is timed: often enough for a p99, rarely enough not to slow the loop. */
 const SAMPLE_EVERY = 8;
 
-interface PairPool {
+export interface PairPool {
   acquire(): Promise<{ release(options?: { readonly latencyMs?: number }): unknown }>;
 }
 
@@ -77,12 +77,29 @@ export async function measurePairs(pool: PairPool, ms: number): Promise<PairFigu
   };
 }
 
-const fakeKeys = (n: number) =>
+export const fakeKeys = (n: number) =>
   Array.from({ length: n }, (_, i) => `sk-bench-fake-${String(i).padStart(16, '0')}`);
 
 function measureMs(quick: boolean): { warm: number; run: number } {
   if (quick) return { warm: 100, run: 400 };
   return { warm: 300, run: 1_500 };
+}
+
+const PAIR_PROCESS = fileURLToPath(new URL('../lib/pair-process.ts', import.meta.url));
+
+/**
+ * One loop of {@link measurePairs} in a fresh node process (`bench/lib/pair-process.ts`): the
+ * reference, the floor or a KeyPool with `pool` as its strategy, at `n` keys.
+ */
+function measureInProcess(pool: 'reference' | 'floor' | StrategyName, n: number, quick: boolean) {
+  const { warm, run } = measureMs(quick);
+  const args = [...process.execArgv, PAIR_PROCESS, pool, String(n), String(warm), String(run)];
+  return new Promise<PairFigures>((resolve, reject) => {
+    execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`B1 ${pool} at ${n} keys failed: ${stderr || error.message}`));
+      else resolve(JSON.parse(stdout) as PairFigures);
+    });
+  });
 }
 
 /** B1: acquire/release overhead of every built-in strategy at 10, 1 000 and 10 000 keys, with the reference. */
@@ -93,11 +110,7 @@ export async function b1Scenario(
   const rows: Row[] = [];
   const figures: Record<string, unknown> = {};
   for (const n of KEY_COUNTS) {
-    const keys = fakeKeys(n);
-    const reference = new MinimalPool(keys);
-    const refTimes = measureMs(options.quick);
-    await measurePairs(reference, refTimes.warm);
-    const ref = await measurePairs(reference, refTimes.run);
+    const ref = await measureInProcess('reference', n, options.quick);
     options.progress(`B1 reference ${n} keys: ${formatNumber(ref.pairsPerSecond)} pairs/s`);
     figures[`reference ${n}`] = ref;
     rows.push({
@@ -110,10 +123,7 @@ export async function b1Scenario(
     });
 
     // What the design costs before any of KeyMesh's logic: XState v5 actors, three steps per pair.
-    const floorPool = new XStateFloorPool(keys);
-    await measurePairs(floorPool, refTimes.warm);
-    const floor = await measurePairs(floorPool, refTimes.run);
-    floorPool.close();
+    const floor = await measureInProcess('floor', n, options.quick);
     options.progress(`B1 XState floor ${n} keys: ${formatNumber(floor.pairsPerSecond)} pairs/s`);
     figures[`xstate floor ${n}`] = floor;
     rows.push({
@@ -126,11 +136,7 @@ export async function b1Scenario(
     });
 
     for (const strategy of STRATEGIES) {
-      const pool = await keymesh.KeyPool.create({ keys, strategy, seed: 1 });
-      const times = measureMs(options.quick);
-      await measurePairs(pool, times.warm);
-      const run = await measurePairs(pool, times.run);
-      await pool.close();
+      const run = await measureInProcess(strategy, n, options.quick);
       const versus = run.pairsPerSecond / ref.pairsPerSecond;
       const ofFloor = run.pairsPerSecond / floor.pairsPerSecond;
       options.progress(
