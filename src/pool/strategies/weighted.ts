@@ -27,7 +27,8 @@ const earlierStart = (a: Turn, b: Turn): boolean =>
  * one whose turn ends first is chosen. Proportions are exact and deterministic, heavy keys are
  * spread out (weights 5 : 1 : 1 give a b a a c a a), and a key that was unavailable rejoins at the
  * current virtual time instead of catching up in a burst. Weight 0 drains a key. O(log N) per
- * choice and per change of a key's eligibility.
+ * change of a key's eligibility, and per choice amortized: a begun turn moves to the `due` heap
+ * only when it might go first, so no choice pays for all N turns beginning at once.
  */
 export const weighted: Strategy = {
   name: 'weighted',
@@ -40,13 +41,36 @@ export const weighted: Strategy = {
     const upcoming = new IndexedHeap<Turn>(earlierStart);
     let now = 0;
     let eligibleWeight = 0;
+    // No key weighs more: a turn beginning at `start` ends no earlier than `start + 1 / maxWeight`.
+    let maxWeight = 0;
 
     const place = (turn: Turn): void => {
       turn.due = turn.start <= now;
       (turn.due ? due : upcoming).add(turn);
     };
+    /**
+     * Whether `best` (first among the due turns) goes before every upcoming turn that has begun by
+     * now, `next` being the first of them by start. Each of those ends at `start + 1 / weight` ≥
+     * `next.start + 1 / maxWeight`, and one that ends exactly there began with `next` and comes
+     * after it in order — so that bound decides without looking at them. (In doubles a later start
+     * can round to the same end; such an end is a tie, and either key is a right choice.)
+     */
+    const beatsUpcoming = (best: Turn, next: Turn): boolean => {
+      const earliestFinish = next.start + 1 / maxWeight;
+      return (
+        best.finish < earliestFinish ||
+        (best.finish === earliestFinish && best.entry.order < next.entry.order)
+      );
+    };
+    /**
+     * Moves begun turns into `due` until its first provably goes first: one or two per choice in
+     * steady state. (Moving every begun turn at once gave equal weights a burst: all N turns begin
+     * at the same virtual instant, so every N-th choice moved N turns — 0.4 ms at 1 000 keys.)
+     */
     const promote = (): void => {
       for (let next = upcoming.peek(); next && next.start <= now; next = upcoming.peek()) {
+        const best = due.peek();
+        if (best && beatsUpcoming(best, next)) return;
         upcoming.delete(next);
         next.due = true;
         due.add(next);
@@ -63,6 +87,7 @@ export const weighted: Strategy = {
             turns.set(entry, turn);
           }
           turn.weight = weight;
+          if (weight > maxWeight) maxWeight = weight;
           // A key back from a rest takes its turn from now on: missed turns are not owed.
           turn.start = Math.max(turn.start, now);
           turn.finish = turn.start + 1 / weight;
