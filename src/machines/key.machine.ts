@@ -342,7 +342,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     actions: {
       recordGrant: assign(({ context, event }) => {
         if (event.type !== 'lease.grant') return {};
-        const now = deps.now();
+        const now = event.at ?? deps.now();
         const limits = context.settings.budget;
         return {
           inFlight: context.inFlight + 1,

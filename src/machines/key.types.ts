@@ -151,7 +151,13 @@ export type FailureKind = 'failure' | 'provider' | 'quota' | 'revoked' | 'disabl
  * of the lease being settled (the pool numbers grants).
  */
 export type KeyEvent =
-  | { readonly type: 'lease.grant'; readonly seq: number; readonly tokens: number }
+  | {
+      readonly type: 'lease.grant';
+      readonly seq: number;
+      readonly tokens: number;
+      /** When the pool granted it (epoch ms); the key's clock when absent. */
+      readonly at?: number;
+    }
   | {
       readonly type: 'lease.release';
       readonly seq: number;

@@ -165,13 +165,13 @@ export function createPoolMachine(deps: PoolMachineDeps) {
   let grantSeq = 0;
 
   /** Books a grant in the index; returns the event for the key and the one for the wrapper. */
-  const grant = (entry: KeyEntry, requestId: number, waitedMs: number, tokens: number) => {
+  const grant = (entry: KeyEntry, requestId: number, waitedMs: number, tokens: number, at: number) => {
     const probe = entry.probe;
     const seq = ++grantSeq;
     index.noteGrant(entry, seq);
     return {
-      toKey: { type: 'lease.grant', seq, tokens } as const,
-      granted: { requestId, keyId: entry.keyId, probe, seq, waitedMs } satisfies LeaseGranted,
+      toKey: { type: 'lease.grant', seq, tokens, at } as const,
+      granted: { requestId, keyId: entry.keyId, probe, seq, waitedMs, at } satisfies LeaseGranted,
     };
   };
 
@@ -213,8 +213,10 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       // (as it would of an emitted event), then the key books it, before this step ends.
       grantAtOnce: ({ event }) => {
         assertEvent(event, 'pool.acquire');
-        const entry = scheduler.select(index, clock.now()) as KeyEntry;
-        const { toKey, granted } = grant(entry, event.requestId, 0, event.tokens);
+        // One clock read serves the choice, the lease's start and the key's last use.
+        const now = clock.now();
+        const entry = scheduler.select(index, now) as KeyEntry;
+        const { toKey, granted } = grant(entry, event.requestId, 0, event.tokens, now);
         onGrant?.(granted);
         entry.ref.send(toKey);
       },
@@ -230,7 +232,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           return;
         }
         if (entry) {
-          const { toKey, granted } = grant(entry, event.requestId, 0, event.tokens);
+          const { toKey, granted } = grant(entry, event.requestId, 0, event.tokens, now);
           enqueue(() => onGrant?.(granted));
           enqueue.sendTo(entry.ref, toKey);
           return;
@@ -294,7 +296,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           if (!entry) break;
           waiters.shift();
           if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
-          const { toKey, granted } = grant(entry, waiter.requestId, now - waiter.since, waiter.tokens);
+          const { toKey, granted } = grant(entry, waiter.requestId, now - waiter.since, waiter.tokens, now);
           enqueue(() => onGrant?.(granted));
           enqueue.sendTo(entry.ref, toKey);
         }

@@ -47,6 +47,8 @@ export interface LeaseGranted {
   readonly seq: number;
   /** Time spent waiting (ms). */
   readonly waitedMs: number;
+  /** When the pool granted it (epoch ms, pool clock): the lease's `acquiredAt`. */
+  readonly at: number;
 }
 
 /** Events the pool actor emits to its listeners (the `KeyPool` wrapper). Never carry a secret. */

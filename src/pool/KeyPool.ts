@@ -627,7 +627,7 @@ export class KeyPool {
         label: entry?.context.settings.label ?? null,
         leaseId: event.requestId,
         probe: event.probe,
-        acquiredAt: this.#options.clock.now(),
+        acquiredAt: event.at,
         grantSeq: event.seq,
         tokens: pending.tokens,
       },
