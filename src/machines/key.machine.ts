@@ -310,11 +310,13 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // A counted allowance (not the slow-start window, which works like a concurrency cap).
       hasAllowance: ({ context }) => context.allowance !== null && !inSlowStart(context.allowance),
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
-      // The common grant: no budget or allowance to spend, room left under the cap — every guard
-      // after it would refuse, so it only saves evaluating them (the acquire hot path).
+      // The common grant: no budget or counted allowance to spend, room left under the cap and in
+      // the slow-start window — every guard after it would refuse, so it only saves evaluating
+      // them (the acquire hot path).
       grantIsPlain: ({ context }) =>
         context.settings.budget === null &&
-        context.allowance === null &&
+        (context.allowance === null ||
+          (inSlowStart(context.allowance) && context.inFlight + 1 < context.allowance.remaining)) &&
         (context.settings.maxConcurrent === null || context.inFlight + 1 < context.settings.maxConcurrent),
       // The common settle: a lease is out, nothing to learn or rest, no budget to reconcile — the
       // guards after it would all refuse (the release hot path).
