@@ -1,7 +1,9 @@
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import OpenAI from 'openai';
-import { systemClock } from '../../src/clock.js';
-import { fixedLatency, SimulatedProvider, startMockProvider } from '../../src/sim/index.js';
+import type { SimulatedTotals } from '../../src/sim/index.js';
 import type { KeyMesh } from '../lib/keymesh.js';
+import type { ProviderReply, ProviderRequest, ProviderSetup } from '../lib/provider-process.js';
 import {
   atMost,
   formatMs,
@@ -48,6 +50,47 @@ interface HttpFigures {
 
 const keyString = (index: number) => `sk-bench-fake-k${index + 1}-${String(index + 1).padStart(16, '0')}`;
 
+/** The mock provider running in its own process (`lib/provider-process.ts`). */
+interface ProviderProcess {
+  readonly url: string;
+  /** The provider's counters now, and its capacity over `durationMs`. */
+  totals(durationMs: number): Promise<{ readonly totals: SimulatedTotals; readonly capacity: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Forks the mock provider: a real provider is another machine, so it gets its own event loop and
+ * CPU time rather than counting calls whenever the client's loop lets it (see bench/README.md, B5).
+ */
+async function startProviderProcess(setup: ProviderSetup): Promise<ProviderProcess> {
+  const child = fork(new URL('../lib/provider-process.ts', import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const next = async (): Promise<ProviderReply> => {
+    const [message] = (await once(child, 'message')) as [ProviderReply];
+    return message;
+  };
+  const send = (message: ProviderSetup | ProviderRequest) => child.send(message);
+  send(setup);
+  const listening = await next();
+  if (listening.type !== 'listening') throw new Error(`mock provider process: unexpected ${listening.type}`);
+  return {
+    url: listening.url,
+    async totals(durationMs) {
+      send({ type: 'totals', durationMs });
+      const answer = await next();
+      if (answer.type !== 'totals') throw new Error(`mock provider process: unexpected ${answer.type}`);
+      return answer;
+    },
+    async close() {
+      const exited = once(child, 'exit');
+      send({ type: 'close' });
+      await exited;
+    },
+  };
+}
+
 /** B4a's (or B4b's) provider behind a real HTTP server, driven by B4a's 100 workers for `seconds`. */
 async function runHttp(
   id: 'B4a' | 'B4b',
@@ -55,18 +98,13 @@ async function runHttp(
   seconds: number,
 ): Promise<HttpFigures> {
   const setup = B4_SETUPS[id];
-  const provider = new SimulatedProvider({
-    clock: systemClock,
+  const server = await startProviderProcess({
+    type: 'setup',
     hints: setup.hints,
     successHeaders: setup.successHeaders,
-    latency: fixedLatency(50),
-    keys: setup.keys.map((spec, index) => ({
-      key: keyString(index),
-      label: `k${index + 1}`,
-      limits: { requestsPerSecond: spec.rps },
-    })),
+    latencyMs: 50,
+    keys: setup.keys.map((spec, index) => ({ key: keyString(index), label: `k${index + 1}`, rps: spec.rps })),
   });
-  const server = await startMockProvider({ provider });
   const pool = await keymesh.KeyPool.create({
     keys: setup.keys.map((_, index) => ({ key: keyString(index), label: `k${index + 1}` })),
     seed: 1,
@@ -94,14 +132,13 @@ async function runHttp(
   const workers = Promise.all(Array.from({ length: setup.workers }, worker));
   await new Promise((resolve) => setTimeout(resolve, deadline - performance.now()));
   stopped = true;
-  const totals = provider.totals;
+  const { totals, capacity } = await server.totals(seconds * 1_000);
   const waitMs = pool.snapshot().metrics.waitMs;
   // Let the calls in flight settle their leases; close() then rejects whoever still waits for a key.
   await Promise.race([workers, new Promise((resolve) => setTimeout(resolve, 3_000))]);
   await pool.close();
   await workers;
   await server.close();
-  const capacity = provider.capacity(seconds * 1_000);
   return {
     id,
     seconds,

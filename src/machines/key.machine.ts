@@ -172,9 +172,12 @@ function callStart(now: number, latencyMs: number | undefined): number {
  * When the provider counted a success, for reading the reset its headers state. A call can wait
  * before it reaches the provider (a busy event loop, a slow connection); the time it took beyond the
  * key's usual latency is taken as spent before the provider counted it, so the reset errs late.
+ * The usual latency is what the key knew before this answer (`recordSuccess` has already averaged it
+ * in): at its first success it knew none, so the call may have been counted as late as its answer —
+ * a new client's first calls wait for connections, and their latency is no measure of the next ones'.
  */
 function countedAt(context: KeyContext, now: number, latencyMs: number | undefined): number {
-  const usual = context.latencyEwma;
+  const usual = context.counts.successes > 1 ? context.latencyEwma : 0;
   return callStart(now, usual === null || latencyMs === undefined ? latencyMs : Math.min(latencyMs, usual));
 }
 

@@ -108,7 +108,9 @@ export interface KeyAllowance {
   readonly remaining: number;
   /**
    * Not before this instant (epoch ms) once `remaining` is spent: the reset a success's headers
-   * stated, measured from the call's start, or the end of a 429 episode's rest; 0 = not stated.
+   * stated, measured from when the provider counted the call (its start, later by what it took beyond
+   * the key's usual latency; its answer, at the key's first success), or the end of a 429 episode's
+   * rest; 0 = not stated.
    */
   readonly resetAt: number;
   /** Calls one window admits; 0 = not known (yet). */

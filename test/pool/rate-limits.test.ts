@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { memoryStorage, NoAvailableKeyError } from '../../src/index.js';
+import { SimulatedProvider } from '../../src/sim/index.js';
 import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../helpers.js';
 
 const make = pools();
@@ -72,6 +73,30 @@ describe('learning from successful responses', () => {
     expect(pool.tryAcquire()).toBeUndefined();
     for (const [i, lease] of window.entries()) lease?.release({ headers: headers(4 - i) });
     expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_010 });
+  });
+
+  it("reads a new key's first resets from its first answer: cold calls reach the provider late", async () => {
+    const { pool, clock, keys } = await make(1);
+    const provider = new SimulatedProvider({
+      clock,
+      successHeaders: true,
+      keys: [{ key: keys[0] as string, limits: { requestsPerSecond: 10 } }],
+    });
+    // A new client's first window: its calls wait 80 ms for connections before the provider counts
+    // them, and answer 50 ms later; the headers say how many remain and when the window resets.
+    const first = Array.from({ length: 10 }, () => pool.tryAcquire());
+    clock.advance(80);
+    const answers = first.map((lease) => provider.call(lease?.key ?? ''));
+    clock.advance(50);
+    for (const [i, lease] of first.entries()) lease?.release({ headers: answers[i]?.headers });
+    const openAt = pool.snapshot().keys[0]?.cooldownUntil ?? 0;
+    clock.advance(Math.max(0, openAt - clock.now()));
+    // The next window's calls travel the usual 5 ms: none of them may reach the provider before the
+    // first window has left its sliding second.
+    const second = Array.from({ length: 10 }, () => pool.tryAcquire());
+    expect(second.every(Boolean)).toBe(true);
+    clock.advance(5);
+    expect(second.map((lease) => provider.call(lease?.key ?? '').status)).toEqual(Array(10).fill(200));
   });
 
   it('takes the headers of the seed-style string API too', async () => {
