@@ -43,6 +43,7 @@ export type {
   KeyContext,
   KeyCounts,
   KeyEvent,
+  KeyHealth,
   KeyInput,
   KeyReason,
   KeySettings,

@@ -1,7 +1,15 @@
 import { assign, sendParent, setup } from 'xstate';
 import { systemClock } from '../clock.js';
 import { budgetReadyAt, chargeGrant, reconcileTokens } from '../limits/budget.js';
-import type { KeyAllowance, KeyContext, KeyEvent, KeyInput, KeyMachineDeps, KeyReason } from './key.types.js';
+import type {
+  KeyAllowance,
+  KeyContext,
+  KeyEvent,
+  KeyHealth,
+  KeyInput,
+  KeyMachineDeps,
+  KeyReason,
+} from './key.types.js';
 
 const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 'budget', 'quota']);
 
@@ -11,10 +19,10 @@ const FIRST_ESCALATION_MS = 1_000;
 const DEAD_REASONS: ReadonlySet<KeyReason | null> = new Set(['revoked', 'disabled']);
 
 /** Exhausted for failures, or for a spent quota (which, unlike a cooling `quota`, has a recovery time). */
-function recovering(context: Pick<KeyContext, 'reason' | 'recoveryAt' | 'probeSeq'>): boolean {
+function recovering(health: Pick<KeyHealth, 'reason' | 'recoveryAt' | 'probeSeq'>): boolean {
   return (
-    context.reason === 'failures' ||
-    (context.reason === 'quota' && (context.recoveryAt > 0 || context.probeSeq !== 0))
+    health.reason === 'failures' ||
+    (health.reason === 'quota' && (health.recoveryAt > 0 || health.probeSeq !== 0))
   );
 }
 
@@ -28,13 +36,13 @@ function budgetClearAt(context: KeyContext): number {
 type SyncEvent = Extract<KeyEvent, { type: 'key.sync' }>;
 
 /**
- * The part of another process's record that this key should adopt, or `undefined` when it tells
- * nothing new: a revocation, an exhaustion of a healthy key, or a longer cooldown.
+ * The part of another process's record that this key's health should adopt, or `undefined` when it
+ * tells nothing new: a revocation, an exhaustion of a healthy key, or a longer cooldown.
  */
-function externalNews(context: KeyContext, event: SyncEvent, now: number): Partial<KeyContext> | undefined {
-  if (DEAD_REASONS.has(context.reason)) return undefined;
+function externalNews(health: KeyHealth, event: SyncEvent, now: number): Partial<KeyHealth> | undefined {
+  if (DEAD_REASONS.has(health.reason)) return undefined;
   if (DEAD_REASONS.has(event.reason)) return { reason: event.reason, recoveryAt: 0, probeSeq: 0 };
-  if (recovering(context)) return undefined;
+  if (recovering(health)) return undefined;
   if ((event.reason === 'failures' || event.reason === 'quota') && event.recoveryAt > now) {
     return {
       reason: event.reason,
@@ -43,7 +51,7 @@ function externalNews(context: KeyContext, event: SyncEvent, now: number): Parti
       probeSeq: 0,
     };
   }
-  if (COOLING_REASONS.has(event.reason) && event.cooldownUntil > Math.max(now, context.cooldownUntil)) {
+  if (COOLING_REASONS.has(event.reason) && event.cooldownUntil > Math.max(now, health.cooldownUntil)) {
     return { reason: event.reason, cooldownUntil: event.cooldownUntil };
   }
   return undefined;
@@ -188,13 +196,17 @@ function countedAt(context: KeyContext, now: number, latencyMs: number | undefin
  */
 function cooldownEnded(context: KeyContext, now: number): Partial<KeyContext> {
   const allowance = context.allowance;
+  const health = context.health;
   return {
-    cooldownUntil: 0,
     ...(allowance &&
     (allowance.remaining <= 0 || (isPaced(allowance) && nextWindowAt(context, allowance) <= now))
       ? nextAllowanceWindow(context)
       : {}),
-    reason: COOLING_REASONS.has(context.reason) ? null : context.reason,
+    health: {
+      ...health,
+      cooldownUntil: 0,
+      reason: COOLING_REASONS.has(health.reason) ? null : health.reason,
+    },
   };
 }
 
@@ -264,8 +276,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       isProbeOutage: ({ context, event }) =>
         event.type === 'lease.fail' &&
         event.kind === 'provider' &&
-        context.probeSeq !== 0 &&
-        event.seq === context.probeSeq,
+        context.health.probeSeq !== 0 &&
+        event.seq === context.health.probeSeq,
       grantSpendsBudget: ({ context, event }) =>
         event.type === 'lease.grant' &&
         context.settings.budget !== null &&
@@ -284,21 +296,23 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           deps.now()
         );
       },
-      reachesMaxFailures: ({ context }) => context.consecutiveFailures + 1 >= context.settings.maxFailures,
+      reachesMaxFailures: ({ context }) =>
+        context.health.consecutiveFailures + 1 >= context.settings.maxFailures,
       isProbeOutcome: ({ context, event }) =>
         event.type !== 'lease.grant' &&
         'seq' in event &&
-        context.probeSeq !== 0 &&
-        event.seq === context.probeSeq,
-      isDrained: ({ context }) => context.draining && context.inFlight <= 0,
-      isDraining: ({ context }) => context.draining,
-      isDead: ({ context }) => context.reason === 'revoked' || context.reason === 'disabled',
-      isProbing: ({ context }) => recovering(context) && context.probeSeq !== 0,
-      isRecoveryPending: ({ context }) => recovering(context) && context.recoveryAt > deps.now(),
-      isHalfOpen: ({ context }) => recovering(context),
-      isCoolingDue: ({ context }) => context.cooldownUntil > deps.now(),
+        context.health.probeSeq !== 0 &&
+        event.seq === context.health.probeSeq,
+      isDrained: ({ context }) => context.health.draining && context.inFlight <= 0,
+      isDraining: ({ context }) => context.health.draining,
+      isDead: ({ context }) => context.health.reason === 'revoked' || context.health.reason === 'disabled',
+      isProbing: ({ context }) => recovering(context.health) && context.health.probeSeq !== 0,
+      isRecoveryPending: ({ context }) =>
+        recovering(context.health) && context.health.recoveryAt > deps.now(),
+      isHalfOpen: ({ context }) => recovering(context.health),
+      isCoolingDue: ({ context }) => context.health.cooldownUntil > deps.now(),
       isNewsFromElsewhere: ({ context, event }) =>
-        event.type === 'key.sync' && externalNews(context, event, deps.now()) !== undefined,
+        event.type === 'key.sync' && externalNews(context.health, event, deps.now()) !== undefined,
       atCapacity: ({ context }) =>
         (context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent) ||
         (context.allowance !== null &&
@@ -337,12 +351,12 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         event.allowance === undefined &&
         context.allowance === null &&
         context.settings.budget === null &&
-        context.cooldownUntil === 0 &&
-        !context.draining,
+        context.health.cooldownUntil === 0 &&
+        !context.health.draining,
     },
     delays: {
-      cooldownElapsed: ({ context }) => Math.max(0, context.cooldownUntil - deps.now()),
-      recoveryDue: ({ context }) => Math.max(0, context.recoveryAt - deps.now()),
+      cooldownElapsed: ({ context }) => Math.max(0, context.health.cooldownUntil - deps.now()),
+      recoveryDue: ({ context }) => Math.max(0, context.health.recoveryAt - deps.now()),
     },
     actions: {
       recordGrant: assign(({ context, event }) => {
@@ -361,9 +375,12 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       }),
       // The grant used up the budget: rest until it is clear (waiters wake exactly then).
       coolForBudget: assign(({ context }) => {
+        const health = context.health;
         const clearAt = budgetClearAt(context);
-        if (clearAt <= context.cooldownUntil && COOLING_REASONS.has(context.reason)) return {};
-        return { cooldownUntil: Math.max(context.cooldownUntil, clearAt), reason: 'budget' as KeyReason };
+        if (clearAt <= health.cooldownUntil && COOLING_REASONS.has(health.reason)) return {};
+        return {
+          health: { ...health, cooldownUntil: Math.max(health.cooldownUntil, clearAt), reason: 'budget' },
+        };
       }),
       // A success said the quota is used up until a reset, or used more tokens than reserved.
       restAfterSuccess: assign(({ context, event }) => {
@@ -374,23 +391,37 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             : 0;
         const clearAt = budgetClearAt(context);
         const until = Math.max(restUntil, clearAt);
-        if (until <= Math.max(now, context.cooldownUntil)) return {};
-        return { cooldownUntil: until, reason: (restUntil >= clearAt ? 'quota' : 'budget') as KeyReason };
+        if (until <= Math.max(now, context.health.cooldownUntil)) return {};
+        return {
+          health: {
+            ...context.health,
+            cooldownUntil: until,
+            reason: restUntil >= clearAt ? 'quota' : 'budget',
+          },
+        };
       }),
-      markProbe: assign(({ event }) => (event.type === 'lease.grant' ? { probeSeq: event.seq } : {})),
-      recordSuccess: assign(({ context, event }) => ({
-        inFlight: context.inFlight - 1,
-        allowance: credited(context.allowance, event.type === 'lease.release' ? event.seq : 0),
-        budget: reconciled(context, event, deps.now),
-        counts: { ...context.counts, successes: context.counts.successes + 1 },
-        consecutiveFailures: 0,
-        rateLimitStreak: 0,
-        latencyEwma: ewma(
-          context.latencyEwma,
-          event.type === 'lease.release' ? event.latencyMs : undefined,
-          context.settings.latencyAlpha,
-        ),
-      })),
+      markProbe: assign(({ context, event }) =>
+        event.type === 'lease.grant' ? { health: { ...context.health, probeSeq: event.seq } } : {},
+      ),
+      recordSuccess: assign(({ context, event }) => {
+        const h = context.health;
+        return {
+          inFlight: context.inFlight - 1,
+          allowance: credited(context.allowance, event.type === 'lease.release' ? event.seq : 0),
+          budget: reconciled(context, event, deps.now),
+          counts: { ...context.counts, successes: context.counts.successes + 1 },
+          // A healthy key's success (the hot path) keeps its health object: nothing to copy.
+          health:
+            h.consecutiveFailures === 0 && h.rateLimitStreak === 0
+              ? h
+              : { ...h, consecutiveFailures: 0, rateLimitStreak: 0 },
+          latencyEwma: ewma(
+            context.latencyEwma,
+            event.type === 'lease.release' ? event.latencyMs : undefined,
+            context.settings.latencyAlpha,
+          ),
+        };
+      }),
       // A success while exhausted is counted, but only the probe decides recovery.
       countSuccess: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
@@ -405,16 +436,19 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       countFailure: assign(({ context }) => ({
         inFlight: context.inFlight - 1,
         counts: { ...context.counts, failures: context.counts.failures + 1 },
-        consecutiveFailures: context.consecutiveFailures + 1,
-        lastPenaltyAt: deps.now(),
+        health: {
+          ...context.health,
+          consecutiveFailures: context.health.consecutiveFailures + 1,
+          lastPenaltyAt: deps.now(),
+        },
       })),
       // The pool judged this 5xx/network error an outage: counted, but not against the key's health.
       countProviderError: assign(({ context }) => ({
         inFlight: context.inFlight - 1,
         counts: { ...context.counts, failures: context.counts.failures + 1 },
-        lastPenaltyAt: deps.now(),
+        health: { ...context.health, lastPenaltyAt: deps.now() },
       })),
-      releaseProbe: assign({ probeSeq: 0 }),
+      releaseProbe: assign(({ context }) => ({ health: { ...context.health, probeSeq: 0 } })),
       spendAllowance: assign(({ context }) =>
         context.allowance && !inSlowStart(context.allowance)
           ? { allowance: { ...context.allowance, remaining: context.allowance.remaining - 1 } }
@@ -459,15 +493,18 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           },
         };
       }),
-      blame: assign(({ context }) => ({ consecutiveFailures: context.consecutiveFailures + 1 })),
+      blame: assign(({ context }) => ({
+        health: { ...context.health, consecutiveFailures: context.health.consecutiveFailures + 1 },
+      })),
       // A spend or daily quota is spent: out until the stated reset, or (none stated) half-open
       // probing on the recovery schedule. The key is valid, so failures are not counted.
       spendQuota: assign(({ context, event }) => {
         const now = deps.now();
+        const health = context.health;
         const hint = event.type === 'lease.fail' ? event.retryAfterMs : undefined;
-        const already = context.reason === 'quota' && context.recoveryAt > 0;
+        const already = health.reason === 'quota' && health.recoveryAt > 0;
         const base = already
-          ? Math.min(context.settings.recoveryMaxDelayMs, Math.max(context.recoveryDelayMs, 1) * 2)
+          ? Math.min(context.settings.recoveryMaxDelayMs, Math.max(health.recoveryDelayMs, 1) * 2)
           : context.settings.recoveryInitialDelayMs;
         const until =
           hint !== undefined && Number.isFinite(hint)
@@ -476,59 +513,75 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         return {
           inFlight: context.inFlight - 1,
           counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
-          consecutiveFailures: 0,
-          lastPenaltyAt: now,
-          reason: 'quota' as KeyReason,
-          recoveryDelayMs: base,
-          recoveryAt: Math.max(already ? context.recoveryAt : 0, until, now + 1, context.cooldownUntil),
-          cooldownUntil: 0,
+          health: {
+            ...health,
+            consecutiveFailures: 0,
+            lastPenaltyAt: now,
+            reason: 'quota',
+            recoveryDelayMs: base,
+            recoveryAt: Math.max(already ? health.recoveryAt : 0, until, now + 1, health.cooldownUntil),
+            cooldownUntil: 0,
+            probeSeq: 0,
+          },
           // What the key had learned about its pace is stale once it is out: it learns anew.
           allowance: null,
-          probeSeq: 0,
         };
       }),
-      markDead: assign(({ event }) => ({
-        reason:
-          event.type === 'lease.fail' && event.kind === 'disabled' ? 'disabled' : ('revoked' as KeyReason),
-        recoveryAt: 0,
-        probeSeq: 0,
+      markDead: assign(({ context, event }) => ({
+        health: {
+          ...context.health,
+          reason: event.type === 'lease.fail' && event.kind === 'disabled' ? 'disabled' : 'revoked',
+          recoveryAt: 0,
+          probeSeq: 0,
+        },
         allowance: null,
       })),
       // An exhaustion absorbs a pending cooldown: no probe before the cooldown would have ended.
       startRecovery: assign(({ context }) => ({
-        reason: 'failures' as KeyReason,
-        recoveryDelayMs: context.settings.recoveryInitialDelayMs,
-        recoveryAt: Math.max(
-          context.cooldownUntil,
-          deps.now() + jittered(context.settings.recoveryInitialDelayMs, context.settings.recoveryMaxDelayMs),
-        ),
-        cooldownUntil: 0,
-        allowance: null,
-        probeSeq: 0,
-      })),
-      backOffRecovery: assign(({ context }) => {
-        const base = Math.min(
-          context.settings.recoveryMaxDelayMs,
-          Math.max(context.recoveryDelayMs, context.settings.recoveryInitialDelayMs) * 2,
-        );
-        return {
-          reason: 'failures' as KeyReason,
-          recoveryDelayMs: base,
+        health: {
+          ...context.health,
+          reason: 'failures',
+          recoveryDelayMs: context.settings.recoveryInitialDelayMs,
           recoveryAt: Math.max(
-            context.cooldownUntil,
-            deps.now() + jittered(base, context.settings.recoveryMaxDelayMs),
+            context.health.cooldownUntil,
+            deps.now() +
+              jittered(context.settings.recoveryInitialDelayMs, context.settings.recoveryMaxDelayMs),
           ),
           cooldownUntil: 0,
-          allowance: null,
           probeSeq: 0,
+        },
+        allowance: null,
+      })),
+      backOffRecovery: assign(({ context }) => {
+        const health = context.health;
+        const base = Math.min(
+          context.settings.recoveryMaxDelayMs,
+          Math.max(health.recoveryDelayMs, context.settings.recoveryInitialDelayMs) * 2,
+        );
+        return {
+          health: {
+            ...health,
+            reason: 'failures',
+            recoveryDelayMs: base,
+            recoveryAt: Math.max(
+              health.cooldownUntil,
+              deps.now() + jittered(base, context.settings.recoveryMaxDelayMs),
+            ),
+            cooldownUntil: 0,
+            probeSeq: 0,
+          },
+          allowance: null,
         };
       }),
       endRecovery: assign(({ context }) => ({
-        reason: recovering(context) ? null : context.reason,
-        recoveryAt: 0,
-        recoveryDelayMs: 0,
-        probeSeq: 0,
-        consecutiveFailures: 0,
+        health: {
+          ...context.health,
+          reason: recovering(context.health) ? null : context.health.reason,
+          recoveryAt: 0,
+          recoveryDelayMs: 0,
+          probeSeq: 0,
+          consecutiveFailures: 0,
+        },
       })),
       applyRateLimit: assign(({ context, event }) => {
         const now = deps.now();
@@ -539,20 +592,21 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const startedAt = event.type === 'lease.rateLimit' ? callStart(now, event.latencyMs) : now;
         // The 429s of leases granted before this rest began belong to the same episode: they
         // neither escalate nor extend an unhinted rest (a burst of ten is one rate limit, not ten).
-        const sameEpisode = !hinted && context.cooldownUntil > now && context.reason === 'rate-limited';
-        const streak = hinted ? 0 : sameEpisode ? context.rateLimitStreak : context.rateLimitStreak + 1;
+        const health = context.health;
+        const sameEpisode = !hinted && health.cooldownUntil > now && health.reason === 'rate-limited';
+        const streak = hinted ? 0 : sameEpisode ? health.rateLimitStreak : health.rateLimitStreak + 1;
         const waitMs = hinted
           ? Math.max(0, startedAt + hint - now)
           : sameEpisode
             ? 0
             : Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1));
         // Cooldowns extend, never shorten: a short hint must not erase a long one.
-        const cooldownUntil = Math.max(context.cooldownUntil, now + waitMs);
+        const cooldownUntil = Math.max(health.cooldownUntil, now + waitMs);
         const cooling = cooldownUntil > now;
         // A hinted 429 that begins an episode says how long a window of this key lasts; what a window
         // admits is what the window that drew it (the leases since it opened) got through, counted
         // as its answers come in, however late (see credited, nextAllowanceWindow).
-        const beginsEpisode = !(context.cooldownUntil > now && context.reason === 'rate-limited');
+        const beginsEpisode = !(health.cooldownUntil > now && health.reason === 'rate-limited');
         const learned = context.allowance;
         const allowance: KeyContext['allowance'] =
           hinted && beginsEpisode && waitMs > 0
@@ -578,21 +632,24 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         return {
           inFlight: context.inFlight - 1,
           counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
-          consecutiveFailures: 0,
-          rateLimitStreak: streak,
-          lastPenaltyAt: now,
+          health: {
+            ...health,
+            consecutiveFailures: 0,
+            rateLimitStreak: streak,
+            lastPenaltyAt: now,
+            cooldownUntil,
+            reason:
+              cooling && (!COOLING_REASONS.has(health.reason) || (hinted && beginsEpisode))
+                ? 'rate-limited'
+                : health.reason,
+          },
           allowance,
-          cooldownUntil,
-          reason:
-            cooling && (!COOLING_REASONS.has(context.reason) || (hinted && beginsEpisode))
-              ? ('rate-limited' as KeyReason)
-              : context.reason,
         };
       }),
       countRateLimit: assign(({ context }) => ({
         inFlight: context.inFlight - 1,
         counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
-        lastPenaltyAt: deps.now(),
+        health: { ...context.health, lastPenaltyAt: deps.now() },
       })),
       // The timer firing *is* the deadline passing: clear it rather than re-reading the clock, so the
       // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
@@ -602,7 +659,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       // or the key leaves `cooling` with a stale deadline and its reason (`available`, `budget`).
       endLapsedCooldown: assign(({ context }) => {
         const now = deps.now();
-        return context.cooldownUntil !== 0 && context.cooldownUntil <= now ? cooldownEnded(context, now) : {};
+        const until = context.health.cooldownUntil;
+        return until !== 0 && until <= now ? cooldownEnded(context, now) : {};
       }),
       // Where a used-up allowance leaves the key: resting until its next window (paced) or its reset
       // (a timer), starting a new window once that has passed, or — header-clocked with nothing out
@@ -615,82 +673,104 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           return context.inFlight > 0 ? {} : { allowance: { ...allowance, remaining: 1 } };
         const openAt = paced ? nextWindowAt(context, allowance) : allowance.resetAt;
         if (openAt <= deps.now()) return nextAllowanceWindow(context);
-        if (recovering(context) || DEAD_REASONS.has(context.reason) || context.cooldownUntil >= openAt) {
+        const health = context.health;
+        if (recovering(health) || DEAD_REASONS.has(health.reason) || health.cooldownUntil >= openAt) {
           return {};
         }
         return {
-          cooldownUntil: openAt,
-          reason: COOLING_REASONS.has(context.reason) ? context.reason : ('quota' as KeyReason),
+          health: {
+            ...health,
+            cooldownUntil: openAt,
+            reason: COOLING_REASONS.has(health.reason) ? health.reason : 'quota',
+          },
         };
       }),
-      clearHealth: assign({
+      // Drain and penalty time stay: a reset vouches for the key's health, not for its removal.
+      clearHealth: assign(({ context }) => ({
         allowance: null,
-        consecutiveFailures: 0,
-        rateLimitStreak: 0,
-        cooldownUntil: 0,
-        reason: null,
-        recoveryAt: 0,
-        recoveryDelayMs: 0,
-        probeSeq: 0,
-      }),
-      markDraining: assign({ draining: true }),
+        health: {
+          ...context.health,
+          consecutiveFailures: 0,
+          rateLimitStreak: 0,
+          cooldownUntil: 0,
+          reason: null,
+          recoveryAt: 0,
+          recoveryDelayMs: 0,
+          probeSeq: 0,
+        },
+      })),
+      markDraining: assign(({ context }) => ({ health: { ...context.health, draining: true } })),
       // An exhaustion or revocation replaces the reason while a cooldown may still be pending; when
       // the key comes back into that cooldown, it is a rate limit's (the only source of cooldowns
       // besides budgets and quotas, which set their own reason).
       labelCooldown: assign(({ context }) =>
-        COOLING_REASONS.has(context.reason) ? {} : { reason: 'rate-limited' as KeyReason },
+        COOLING_REASONS.has(context.health.reason)
+          ? {}
+          : { health: { ...context.health, reason: 'rate-limited' } },
       ),
       // The operator vouches for the key again: revocation and failure history go, a drain is
       // cancelled; a provider-imposed cooldown stays (the provider said so).
-      revive: assign(({ context }) => ({
-        reason:
-          COOLING_REASONS.has(context.reason) && !recovering(context) && context.cooldownUntil > deps.now()
-            ? context.reason
-            : null,
-        recoveryAt: 0,
-        recoveryDelayMs: 0,
-        probeSeq: 0,
-        consecutiveFailures: 0,
-        draining: false,
-      })),
-      adoptExternalState: assign(({ context, event }) =>
-        event.type === 'key.sync' ? (externalNews(context, event, deps.now()) ?? {}) : {},
-      ),
+      revive: assign(({ context }) => {
+        const health = context.health;
+        return {
+          health: {
+            ...health,
+            reason:
+              COOLING_REASONS.has(health.reason) && !recovering(health) && health.cooldownUntil > deps.now()
+                ? health.reason
+                : null,
+            recoveryAt: 0,
+            recoveryDelayMs: 0,
+            probeSeq: 0,
+            consecutiveFailures: 0,
+            draining: false,
+          },
+        };
+      }),
+      adoptExternalState: assign(({ context, event }) => {
+        const news = event.type === 'key.sync' ? externalNews(context.health, event, deps.now()) : undefined;
+        return news ? { health: { ...context.health, ...news } } : {};
+      }),
       notifyReady: sendParent(({ context }) => ({ type: 'key.ready', keyId: context.keyId })),
       notifyDrained: sendParent(({ context }) => ({ type: 'key.drained', keyId: context.keyId })),
     },
   }).createMachine({
     id: 'key',
     description: 'One API key: leases, health, cooldowns and half-open recovery.',
-    context: ({ input }) => ({
-      keyId: input.keyId,
-      order: input.order,
-      settings: input.settings,
-      inFlight: input.restored?.inFlight ?? 0,
-      counts: input.restored?.counts ?? { successes: 0, failures: 0, rateLimits: 0 },
-      consecutiveFailures: input.restored?.consecutiveFailures ?? 0,
-      rateLimitStreak: input.restored?.rateLimitStreak ?? 0,
-      latencyEwma: input.restored?.latencyEwma ?? null,
-      cooldownUntil: input.restored?.cooldownUntil ?? 0,
-      // A cooldown that ended while the process was down leaves no reason behind.
-      reason:
-        COOLING_REASONS.has(input.restored?.reason ?? null) &&
-        (input.restored?.cooldownUntil ?? 0) <= deps.now()
-          ? null
-          : (input.restored?.reason ?? null),
-      recoveryAt: input.restored?.recoveryAt ?? 0,
-      recoveryDelayMs: input.restored?.recoveryDelayMs ?? 0,
-      probeSeq: 0,
-      draining: false,
-      lastLeaseSeq: input.restored?.lastLeaseSeq ?? 0,
-      lastUsedAt: input.restored?.lastUsedAt ?? 0,
-      lastPenaltyAt: input.restored?.lastPenaltyAt ?? 0,
-      budget: input.settings.budget
-        ? (input.restored?.budget ?? { requestsAt: 0, tokensAt: 0, dayAt: 0 })
-        : null,
-      // A key with no history starts slowly; a restored one knows its provider already.
-      allowance: (input.restored?.counts?.successes ?? 0) > 0 ? null : SLOW_START,
-    }),
+    context: ({ input }) => {
+      const restored = input.restored;
+      const health = restored?.health;
+      const cooldownUntil = health?.cooldownUntil ?? 0;
+      return {
+        keyId: input.keyId,
+        order: input.order,
+        settings: input.settings,
+        inFlight: restored?.inFlight ?? 0,
+        counts: restored?.counts ?? { successes: 0, failures: 0, rateLimits: 0 },
+        latencyEwma: restored?.latencyEwma ?? null,
+        lastLeaseSeq: restored?.lastLeaseSeq ?? 0,
+        lastUsedAt: restored?.lastUsedAt ?? 0,
+        budget: input.settings.budget ? (restored?.budget ?? { requestsAt: 0, tokensAt: 0, dayAt: 0 }) : null,
+        // A key with no history starts slowly; a restored one knows its provider already.
+        allowance: (restored?.counts?.successes ?? 0) > 0 ? null : SLOW_START,
+        // Field by field: a crashed key's context carries its probe and drain, which a new actor does not.
+        health: {
+          consecutiveFailures: health?.consecutiveFailures ?? 0,
+          rateLimitStreak: health?.rateLimitStreak ?? 0,
+          cooldownUntil,
+          // A cooldown that ended while the process was down leaves no reason behind.
+          reason:
+            COOLING_REASONS.has(health?.reason ?? null) && cooldownUntil <= deps.now()
+              ? null
+              : (health?.reason ?? null),
+          recoveryAt: health?.recoveryAt ?? 0,
+          recoveryDelayMs: health?.recoveryDelayMs ?? 0,
+          probeSeq: 0,
+          draining: false,
+          lastPenaltyAt: health?.lastPenaltyAt ?? 0,
+        },
+      };
+    },
     initial: 'routing',
     on: {
       // A grant only reaches an eligible key; should one race in anyway it is still counted,

@@ -63,8 +63,8 @@ export function countKeyStates(index: KeyIndex): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const entry of index.values()) {
     counts[entry.state] = (counts[entry.state] ?? 0) + 1;
-    if (entry.context.reason !== null) {
-      const key = `${entry.state}:${entry.context.reason}`;
+    if (entry.context.health.reason !== null) {
+      const key = `${entry.state}:${entry.context.health.reason}`;
       counts[key] = (counts[key] ?? 0) + 1;
     }
   }
@@ -87,10 +87,10 @@ export function earliestReturnMs(index: KeyIndex, now: number): number | undefin
         wait = 0;
         break;
       case 'cooling':
-        wait = Math.max(0, entry.context.cooldownUntil - now);
+        wait = Math.max(0, entry.context.health.cooldownUntil - now);
         break;
       case 'exhausted':
-        if (entry.sub === 'failing') wait = Math.max(0, entry.context.recoveryAt - now);
+        if (entry.sub === 'failing') wait = Math.max(0, entry.context.health.recoveryAt - now);
         else if (entry.sub === 'probeReady' || entry.sub === 'probing') wait = 0;
         break;
       case 'draining':
@@ -107,8 +107,8 @@ function timedReturnMs(index: KeyIndex, now: number): number | undefined {
   let earliest: number | undefined;
   for (const entry of index.values()) {
     let at: number | undefined;
-    if (entry.state === 'cooling') at = entry.context.cooldownUntil;
-    else if (entry.sub === 'failing') at = entry.context.recoveryAt;
+    if (entry.state === 'cooling') at = entry.context.health.cooldownUntil;
+    else if (entry.sub === 'failing') at = entry.context.health.recoveryAt;
     if (at !== undefined && (earliest === undefined || at < earliest)) earliest = at;
   }
   return earliest === undefined ? undefined : Math.max(0, earliest - now);
@@ -356,7 +356,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         const group = source?.context.settings.group;
         if (!source || !group) return;
         index.refresh(source);
-        const { reason, cooldownUntil, recoveryAt, recoveryDelayMs } = source.context;
+        const { reason, cooldownUntil, recoveryAt, recoveryDelayMs } = source.context.health;
         for (const entry of index.values()) {
           if (entry === source || entry.context.settings.group !== group) continue;
           enqueue.sendTo(entry.ref, { type: 'key.sync', reason, cooldownUntil, recoveryAt, recoveryDelayMs });

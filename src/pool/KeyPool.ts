@@ -431,9 +431,9 @@ export class KeyPool {
         const expected = entry.context.latencyEwma;
         wait = oldest && expected !== null ? Math.max(0, oldest.acquiredAt + expected - now) : 0;
       } else if (entry.state === 'cooling') {
-        wait = Math.max(0, entry.context.cooldownUntil - now);
+        wait = Math.max(0, entry.context.health.cooldownUntil - now);
       } else if (entry.sub === 'failing') {
-        wait = Math.max(0, entry.context.recoveryAt - now);
+        wait = Math.max(0, entry.context.health.recoveryAt - now);
       } else if (entry.sub === 'probing' || entry.sub === 'probeReady') {
         wait = 0;
       }
@@ -764,8 +764,8 @@ export class KeyPool {
   }
 
   #onKeyChange(entry: KeyEntry, previous: Parameters<KeyChangeListener>[1]): void {
-    const c = entry.context;
-    const p = previous.context;
+    const c = entry.context.health;
+    const p = previous.context.health;
     const stateChanged =
       previous.state !== entry.state ||
       previous.sub !== entry.sub ||
@@ -774,7 +774,7 @@ export class KeyPool {
       p.recoveryAt !== c.recoveryAt;
     this.#writer.mark(entry.keyId, stateChanged);
     if (!stateChanged) return;
-    const info: KeyRefInfo = { keyId: entry.keyId, label: c.settings.label };
+    const info: KeyRefInfo = { keyId: entry.keyId, label: entry.context.settings.label };
     const wasExhausted = previous.state === 'exhausted';
     if (entry.state === 'cooling' && (previous.state !== 'cooling' || p.cooldownUntil !== c.cooldownUntil)) {
       this.#emit('cooling', { ...info, reason: c.reason, cooldownUntil: c.cooldownUntil });

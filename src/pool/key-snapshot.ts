@@ -4,13 +4,14 @@ import type { KeySnapshot } from './strategies/types.js';
 /** The public, secret-free picture of a key from the pool's cached view. */
 export function toKeySnapshot(entry: KeyEntry): KeySnapshot {
   const c = entry.context;
+  const health = c.health;
   return {
     keyId: entry.keyId,
     label: c.settings.label,
     mask: c.settings.mask,
     order: c.order,
     state: entry.state,
-    reason: c.reason,
+    reason: health.reason,
     probe: entry.probe,
     inFlight: entry.inFlight,
     maxConcurrent: c.settings.maxConcurrent ?? Number.POSITIVE_INFINITY,
@@ -18,11 +19,11 @@ export function toKeySnapshot(entry: KeyEntry): KeySnapshot {
     successes: c.counts.successes,
     failures: c.counts.failures,
     rateLimits: c.counts.rateLimits,
-    consecutiveFailures: c.consecutiveFailures,
+    consecutiveFailures: health.consecutiveFailures,
     latencyEwma: c.latencyEwma,
-    cooldownUntil: c.cooldownUntil,
-    recoveryAt: c.recoveryAt,
+    cooldownUntil: health.cooldownUntil,
+    recoveryAt: health.recoveryAt,
     lastUsedAt: c.lastUsedAt,
-    lastPenaltyAt: c.lastPenaltyAt,
+    lastPenaltyAt: health.lastPenaltyAt,
   };
 }

@@ -105,10 +105,10 @@ const paths = getShortestPaths(model, {
       event ? describeEvent(event) : 'init',
       snapshot.value,
       c.inFlight,
-      Math.min(c.consecutiveFailures, settings.maxFailures),
-      c.probeSeq,
-      c.draining,
-      c.reason,
+      Math.min(c.health.consecutiveFailures, settings.maxFailures),
+      c.health.probeSeq,
+      c.health.draining,
+      c.health.reason,
       c.allowance === null ? null : [Math.min(c.allowance.remaining, 2), c.allowance.windowMs > 0],
     ]);
   },
@@ -123,7 +123,9 @@ const paths = getShortestPaths(model, {
       case 'lease.release':
       case 'lease.fail':
       case 'lease.rateLimit':
-        return event.seq === PROBE ? c.probeSeq !== 0 : c.inFlight - (c.probeSeq !== 0 ? 1 : 0) > 0;
+        return event.seq === PROBE
+          ? c.health.probeSeq !== 0
+          : c.inFlight - (c.health.probeSeq !== 0 ? 1 : 0) > 0;
       case 'key.reset':
         return state !== 'draining';
       case 'key.drain':
@@ -236,10 +238,10 @@ describe('key machine model paths, replayed against KeyPool', () => {
         const [top, sub] = expected.split('.');
         expect(actual?.state).toBe(top);
         expect(actual?.inFlight).toBe(state.context.inFlight);
-        expect(actual?.reason).toBe(state.context.reason);
+        expect(actual?.reason).toBe(state.context.health.reason);
         // The graph stores one snapshot per abstract state: compare only what the abstraction keeps.
         expect(Math.min(actual?.consecutiveFailures ?? -1, settings.maxFailures)).toBe(
-          Math.min(state.context.consecutiveFailures, settings.maxFailures),
+          Math.min(state.context.health.consecutiveFailures, settings.maxFailures),
         );
         expect(actual?.probe).toBe(sub === 'probeReady');
         expect(pool.availableCount()).toBe(expected === 'available' || sub === 'probeReady' ? 1 : 0);

@@ -83,4 +83,54 @@ describe('pool supervision', () => {
     pool.stop();
     expect(clock.pendingTimers).toBe(0);
   });
+
+  it("carries the crashed key's health over to its replacement", () => {
+    const clock = new VirtualClock();
+    let explode = false;
+    const keyMachine = createKeyMachine({ now: () => clock.now(), random: () => 0.5 }).provide({
+      actions: {
+        countProviderError: () => {
+          if (explode) throw new Error('bug in a key action');
+        },
+      },
+    });
+    const { machine, runtime } = createPoolMachine({
+      clock,
+      keyMachine,
+      strategy: leastBusy,
+      maxWaiters: Number.POSITIVE_INFINITY,
+      seed: 1,
+      onGrant: () => {},
+    });
+    const keys: KeyInput[] = [{ keyId: 'k_aaaaaaaaaaaaaaaa', order: 0, settings }];
+    const pool = createActor(machine, { input: { keys }, clock });
+    pool.start();
+    for (let requestId = 1; requestId <= 4; requestId++) {
+      pool.send({ type: 'pool.acquire', requestId, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
+    }
+    const victim = runtime.index.get('k_aaaaaaaaaaaaaaaa');
+    if (!victim) throw new Error('missing key');
+    clock.advance(10);
+    for (const seq of [1, 2, 3])
+      victim.ref.send({ type: 'lease.fail', seq, kind: 'failure', retryAfterMs: undefined });
+    const before = victim.context;
+    expect(victim.sub).toBe('failing');
+    expect(before.health).toMatchObject({
+      reason: 'failures',
+      consecutiveFailures: 3,
+      lastPenaltyAt: clock.now(),
+    });
+    explode = true;
+    victim.ref.send({ type: 'lease.fail', seq: 4, kind: 'provider', retryAfterMs: undefined });
+    explode = false;
+
+    const replacement = runtime.index.get('k_aaaaaaaaaaaaaaaa');
+    expect(replacement?.ref).not.toBe(victim.ref);
+    expect(replacement?.sub).toBe('failing');
+    expect(replacement?.context.health).toEqual(before.health);
+    expect(replacement?.context.counts).toEqual(before.counts);
+    expect(replacement?.context.inFlight).toBe(before.inFlight);
+    pool.stop();
+    expect(clock.pendingTimers).toBe(0);
+  });
 });

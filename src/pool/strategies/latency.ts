@@ -10,13 +10,13 @@ function score(entry: KeyEntry, now: number, penaltyMs: number): number {
   const context = entry.context;
   // An unmeasured key scores 0 so that every key gets measured once.
   const latency = context.latencyEwma ?? 0;
-  const penalised = context.lastPenaltyAt > 0 && now - context.lastPenaltyAt < penaltyMs;
+  const { lastPenaltyAt, consecutiveFailures } = context.health;
+  const penalised = lastPenaltyAt > 0 && now - lastPenaltyAt < penaltyMs;
   // Prefer keys with budget headroom (a key near its daily budget scores worse).
   const limits = context.settings.budget;
   const headroom = limits && context.budget ? Math.max(0.05, budgetHeadroom(limits, context.budget, now)) : 1;
   return (
-    (latency * (entry.inFlight + 1) * (penalised ? PENALTY_FACTOR : 1) * (1 + context.consecutiveFailures)) /
-    headroom
+    (latency * (entry.inFlight + 1) * (penalised ? PENALTY_FACTOR : 1) * (1 + consecutiveFailures)) / headroom
   );
 }
 
