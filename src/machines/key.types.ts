@@ -228,22 +228,13 @@ export interface KeyInput {
   readonly keyId: string;
   readonly order: number;
   readonly settings: KeySettings;
+  /**
+   * The fields a new actor takes over (from a stored record, or from a crashed actor's context),
+   * health nested as in the context; never the probe or the drain, which belong to the old actor.
+   */
   readonly restored?: Partial<
     Pick<KeyContext, 'inFlight' | 'lastLeaseSeq' | 'counts' | 'latencyEwma' | 'lastUsedAt' | 'budget'>
-  > & {
-    readonly health?: Partial<
-      Pick<
-        KeyHealth,
-        | 'consecutiveFailures'
-        | 'rateLimitStreak'
-        | 'cooldownUntil'
-        | 'reason'
-        | 'recoveryAt'
-        | 'recoveryDelayMs'
-        | 'lastPenaltyAt'
-      >
-    >;
-  };
+  > & { readonly health?: Partial<Omit<KeyHealth, 'probeSeq' | 'draining'>> };
 }
 
 /** Time and randomness a key machine reads; injected so tests and simulations are deterministic. */
