@@ -76,7 +76,8 @@ export interface KeyHealth {
  * Keep the top level small: XState copies context with `Object.assign({}, …)` on every `assign`,
  * and V8 grows the copy's out-of-object property store several times per copy, so each top-level
  * field costs on the hot path. Measured with a bare XState pool (three steps per acquire/release
- * pair): 19 top-level fields cost 8.3 µs per pair, 12 fields 7.2 µs, 8 fields 6.95 µs. Related
+ * pair): 19 top-level fields cost 8.3 µs per pair, 12 fields 7.2 µs, 8 fields 6.95 µs; at 20 or
+ * more the copy becomes a slow dictionary (21 fields halved that pool's throughput). Related
  * fields are grouped (`settings`, `counts`, `health`, `budget`, `allowance`) for that reason.
  */
 export interface KeyContext {
