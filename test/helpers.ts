@@ -1,9 +1,27 @@
 import { afterEach } from 'vitest';
-import { KeyPool, type KeyPoolOptions, VirtualClock } from '../src/index.js';
+import { KeyPool, type KeyPoolOptions, type KeySettings, VirtualClock } from '../src/index.js';
 
 /** Obviously fake keys, long enough (16+) to have a mask. */
 export const fakeKeys = (n: number, prefix = 'sk-test-fake'): string[] =>
   Array.from({ length: n }, (_, i) => `${prefix}-${String(i + 1).padStart(16, '0')}`);
+
+/** Key settings for driving a key machine directly: the pool's defaults, with `overrides`. */
+export function keySettings(overrides: Partial<KeySettings> = {}): KeySettings {
+  return {
+    label: null,
+    mask: '****',
+    maxConcurrent: null,
+    weight: 1,
+    maxFailures: 3,
+    defaultCooldownMs: 60_000,
+    recoveryInitialDelayMs: 1_000,
+    recoveryMaxDelayMs: 8_000,
+    latencyAlpha: 0.2,
+    budget: null,
+    group: null,
+    ...overrides,
+  };
+}
 
 export interface TestPool {
   readonly pool: KeyPool;

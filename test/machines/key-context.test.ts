@@ -1,21 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
-import { createKeyMachine, type KeySettings, VirtualClock } from '../../src/index.js';
-import { createTestPool } from '../helpers.js';
+import { createKeyMachine, VirtualClock } from '../../src/index.js';
+import { createTestPool, keySettings } from '../helpers.js';
 
-const settings: KeySettings = {
-  label: null,
-  mask: '****',
-  maxConcurrent: null,
-  weight: 1,
-  maxFailures: 3,
-  defaultCooldownMs: 60_000,
-  recoveryInitialDelayMs: 1_000,
-  recoveryMaxDelayMs: 8_000,
-  latencyAlpha: 0.2,
-  budget: null,
-  group: null,
-};
+const settings = keySettings();
 
 const release = (seq: number) =>
   ({

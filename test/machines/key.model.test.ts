@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { getShortestPaths } from 'xstate/graph';
 import { createKeyMachine, type KeyEvent, KeyPool, type Lease, VirtualClock } from '../../src/index.js';
-import type { KeySettings } from '../../src/machines/key.types.js';
+import { keySettings } from '../helpers.js';
 
 /**
  * Model-based paths: XState's graph utilities walk the key machine itself (time frozen; delayed
@@ -10,19 +10,12 @@ import type { KeySettings } from '../../src/machines/key.types.js';
  * reached. The model knows nothing of the pool; the pool knows nothing of the model.
  */
 
-const settings: KeySettings = {
-  label: null,
-  mask: '****',
+const settings = keySettings({
   maxConcurrent: 2,
-  weight: 1,
   maxFailures: 2,
   defaultCooldownMs: 4_000,
-  recoveryInitialDelayMs: 1_000,
   recoveryMaxDelayMs: 2_000,
-  latencyAlpha: 0.2,
-  budget: null,
-  group: null,
-};
+});
 
 const modelClock = new VirtualClock();
 const model = createKeyMachine({ now: () => modelClock.now(), random: () => 0.5 }).provide({

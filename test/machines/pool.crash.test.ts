@@ -8,60 +8,59 @@ import {
   VirtualClock,
 } from '../../src/index.js';
 
-import type { KeyInput, KeySettings } from '../../src/machines/key.types.js';
+import type { KeyInput } from '../../src/machines/key.types.js';
 import { leastBusy } from '../../src/pool/strategies/least-busy.js';
+import { keySettings } from '../helpers.js';
 
-const settings: KeySettings = {
-  label: null,
-  mask: '****',
-  maxConcurrent: 4,
-  weight: 1,
-  maxFailures: 3,
-  defaultCooldownMs: 60_000,
-  recoveryInitialDelayMs: 1_000,
-  recoveryMaxDelayMs: 8_000,
-  latencyAlpha: 0.2,
-  budget: null,
-  group: null,
-};
+const settings = keySettings({ maxConcurrent: 4 });
+
+/**
+ * A pool machine on a virtual clock whose key action `action` throws while `crash.armed` is set:
+ * a bug in a key action, which the pool must survive.
+ */
+function poolWithBuggyKeyAction(action: 'countFailure' | 'countProviderError', keyIds: readonly string[]) {
+  const clock = new VirtualClock();
+  const crash = { armed: false };
+  const keyMachine = createKeyMachine({ now: () => clock.now(), random: () => 0.5 }).provide({
+    actions: {
+      [action]: () => {
+        if (crash.armed) throw new Error('bug in a key action');
+      },
+    },
+  });
+  const granted: LeaseGranted[] = [];
+  const { machine, runtime } = createPoolMachine({
+    clock,
+    keyMachine,
+    strategy: leastBusy,
+    maxWaiters: Number.POSITIVE_INFINITY,
+    seed: 1,
+    onGrant: (grant) => granted.push(grant),
+  });
+  const keys: KeyInput[] = keyIds.map((keyId, order) => ({ keyId, order, settings }));
+  const pool = createActor(machine, { input: { keys }, clock });
+  const emitted: PoolEmitted[] = [];
+  pool.on('*', (event) => emitted.push(event));
+  pool.start();
+  const acquire = (requestId: number) =>
+    pool.send({ type: 'pool.acquire', requestId, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
+  return { clock, crash, granted, runtime, pool, emitted, acquire };
+}
 
 describe('pool supervision', () => {
   it('replaces a crashed key actor from its last good state and keeps serving', () => {
-    const clock = new VirtualClock();
-    let explode = false;
-    const keyMachine = createKeyMachine({ now: () => clock.now(), random: () => 0.5 }).provide({
-      actions: {
-        // A bug in a key action must not take the pool down.
-        countFailure: () => {
-          if (explode) throw new Error('bug in a key action');
-        },
-      },
-    });
-    const granted: LeaseGranted[] = [];
-    const { machine, runtime } = createPoolMachine({
-      clock,
-      keyMachine,
-      strategy: leastBusy,
-      maxWaiters: Number.POSITIVE_INFINITY,
-      seed: 1,
-      onGrant: (grant) => granted.push(grant),
-    });
-    const keys: KeyInput[] = [
-      { keyId: 'k_aaaaaaaaaaaaaaaa', order: 0, settings },
-      { keyId: 'k_bbbbbbbbbbbbbbbb', order: 1, settings },
-    ];
-    const pool = createActor(machine, { input: { keys }, clock });
-    const emitted: PoolEmitted[] = [];
-    pool.on('*', (event) => emitted.push(event));
-    pool.start();
-    pool.send({ type: 'pool.acquire', requestId: 1, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
-    pool.send({ type: 'pool.acquire', requestId: 2, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
+    const { clock, crash, granted, runtime, pool, emitted, acquire } = poolWithBuggyKeyAction(
+      'countFailure',
+      ['k_aaaaaaaaaaaaaaaa', 'k_bbbbbbbbbbbbbbbb'],
+    );
+    acquire(1);
+    acquire(2);
     expect(granted).toHaveLength(2);
     const victim = runtime.index.get('k_aaaaaaaaaaaaaaaa');
     if (!victim) throw new Error('missing key');
-    explode = true;
+    crash.armed = true;
     victim.ref.send({ type: 'lease.fail', seq: 1, kind: 'failure', retryAfterMs: undefined });
-    explode = false;
+    crash.armed = false;
 
     expect(pool.getSnapshot().status).toBe('active');
     expect(emitted.some((e) => e.type === 'key.crashed' && e.keyId === 'k_aaaaaaaaaaaaaaaa')).toBe(true);
@@ -78,36 +77,17 @@ describe('pool supervision', () => {
       allowance: undefined,
     });
     expect(runtime.index.get('k_aaaaaaaaaaaaaaaa')?.context.inFlight).toBe(0);
-    pool.send({ type: 'pool.acquire', requestId: 3, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
+    acquire(3);
     expect(granted).toHaveLength(3);
     pool.stop();
     expect(clock.pendingTimers).toBe(0);
   });
 
   it("carries the crashed key's health over to its replacement", () => {
-    const clock = new VirtualClock();
-    let explode = false;
-    const keyMachine = createKeyMachine({ now: () => clock.now(), random: () => 0.5 }).provide({
-      actions: {
-        countProviderError: () => {
-          if (explode) throw new Error('bug in a key action');
-        },
-      },
-    });
-    const { machine, runtime } = createPoolMachine({
-      clock,
-      keyMachine,
-      strategy: leastBusy,
-      maxWaiters: Number.POSITIVE_INFINITY,
-      seed: 1,
-      onGrant: () => {},
-    });
-    const keys: KeyInput[] = [{ keyId: 'k_aaaaaaaaaaaaaaaa', order: 0, settings }];
-    const pool = createActor(machine, { input: { keys }, clock });
-    pool.start();
-    for (let requestId = 1; requestId <= 4; requestId++) {
-      pool.send({ type: 'pool.acquire', requestId, priority: 0, timeoutMs: 1_000, wait: true, tokens: 0 });
-    }
+    const { clock, crash, runtime, pool, acquire } = poolWithBuggyKeyAction('countProviderError', [
+      'k_aaaaaaaaaaaaaaaa',
+    ]);
+    for (let requestId = 1; requestId <= 4; requestId++) acquire(requestId);
     const victim = runtime.index.get('k_aaaaaaaaaaaaaaaa');
     if (!victim) throw new Error('missing key');
     clock.advance(10);
@@ -120,9 +100,9 @@ describe('pool supervision', () => {
       consecutiveFailures: 3,
       lastPenaltyAt: clock.now(),
     });
-    explode = true;
+    crash.armed = true;
     victim.ref.send({ type: 'lease.fail', seq: 4, kind: 'provider', retryAfterMs: undefined });
-    explode = false;
+    crash.armed = false;
 
     const replacement = runtime.index.get('k_aaaaaaaaaaaaaaaa');
     expect(replacement?.ref).not.toBe(victim.ref);
