@@ -1,0 +1,140 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import { createKeyMachine, type KeyAllowance, type KeyContext, type KeyEvent } from '../../src/index.js';
+import { keySettings } from '../helpers.js';
+
+/**
+ * `grantIsPlain` and `settlesPlainly` come first in their transition lists so that the hot path
+ * evaluates one guard instead of four. They are only right while they admit nothing that a later
+ * guard of the same list would take: this checks that over arbitrary contexts and events, so a
+ * change to a later guard that breaks the shortcut fails here rather than silently.
+ */
+const NOW = 1_000_000;
+const machine = createKeyMachine({ now: () => NOW, random: () => 0.5 });
+const guards = machine.implementations.guards as Record<
+  string,
+  (args: { context: KeyContext; event: KeyEvent }, params: undefined) => boolean
+>;
+const holds = (name: string, context: KeyContext, event: KeyEvent): boolean => {
+  const guard = guards[name];
+  if (!guard) throw new Error(`no guard ${name}`);
+  return guard({ context, event }, undefined);
+};
+
+const baseContext: KeyContext = createActor(machine, {
+  input: { keyId: 'k_0000000000000000', order: 0, settings: keySettings() },
+}).getSnapshot().context;
+
+const allowanceArb: fc.Arbitrary<KeyAllowance | null> = fc.oneof(
+  fc.constant(null),
+  fc.record({
+    remaining: fc.integer({ min: 0, max: 12 }),
+    resetAt: fc.constantFrom(0, NOW - 10, NOW + 500),
+    perWindow: fc.integer({ min: 0, max: 10 }),
+    windowMs: fc.constantFrom(-1, 0, 1_000),
+    seq: fc.integer({ min: 0, max: 20 }),
+    admitted: fc.integer({ min: 0, max: 10 }),
+    learnFrom: fc.constantFrom(-1, 0, 5),
+    learnTo: fc.constantFrom(-1, 8),
+    learned: fc.integer({ min: 0, max: 10 }),
+    refusedSeq: fc.constantFrom(-1, 0, 6),
+    slackMs: fc.constantFrom(0, 10),
+  }),
+);
+
+const contextArb: fc.Arbitrary<KeyContext> = fc
+  .record({
+    maxConcurrent: fc.option(fc.integer({ min: 1, max: 5 }), { nil: null }),
+    budget: fc.option(
+      fc.record({
+        rpm: fc.option(fc.integer({ min: 1, max: 600 }), { nil: null }),
+        tpm: fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: null }),
+        rpd: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: null }),
+      }),
+      { nil: null },
+    ),
+    inFlight: fc.integer({ min: 0, max: 6 }),
+    allowance: allowanceArb,
+    cooldownUntil: fc.constantFrom(0, NOW - 5, NOW + 5),
+    draining: fc.boolean(),
+    meters: fc.record({
+      requestsAt: fc.constantFrom(0, NOW - 1_000, NOW + 1_000),
+      tokensAt: fc.constantFrom(0, NOW + 2_000),
+      dayAt: fc.constantFrom(0, NOW + 5_000),
+    }),
+  })
+  .map(({ maxConcurrent, budget, inFlight, allowance, cooldownUntil, draining, meters }) => ({
+    ...baseContext,
+    settings: keySettings({ maxConcurrent, budget }),
+    budget: budget ? meters : null,
+    inFlight,
+    allowance,
+    health: { ...baseContext.health, cooldownUntil, draining },
+  }));
+
+const grantArb: fc.Arbitrary<KeyEvent> = fc.record({
+  type: fc.constant('lease.grant' as const),
+  seq: fc.integer({ min: 1, max: 30 }),
+  tokens: fc.constantFrom(0, 500, 50_000),
+  at: fc.constant(NOW),
+});
+
+const releaseArb: fc.Arbitrary<KeyEvent> = fc.record({
+  type: fc.constant('lease.release' as const),
+  seq: fc.integer({ min: 1, max: 30 }),
+  latencyMs: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined }),
+  tokenDelta: fc.constantFrom(-100, 0, 100, 50_000),
+  restMs: fc.option(fc.constantFrom(0, 200, 5_000), { nil: undefined }),
+  allowance: fc.option(
+    fc.record({
+      remaining: fc.integer({ min: 0, max: 10 }),
+      resetMs: fc.constantFrom(0, 1_000),
+      limit: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+    }),
+    { nil: undefined },
+  ),
+});
+
+describe('hot-path guards admit only what every later guard refuses', () => {
+  it('grantIsPlain: no budget or allowance to spend and no cap to fill', () => {
+    fc.assert(
+      fc.property(contextArb, grantArb, (context, event) => {
+        if (!holds('grantIsPlain', context, event)) return;
+        for (const later of [
+          'grantSpendsBudget',
+          'grantSpendsAllowance',
+          'grantFillsCapacity',
+          'hasAllowance',
+        ])
+          expect(holds(later, context, event), later).toBe(false);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('settlesPlainly: a lease is out and there is nothing to learn or rest', () => {
+    fc.assert(
+      fc.property(contextArb, releaseArb, (context, event) => {
+        if (!holds('settlesPlainly', context, event)) return;
+        for (const later of ['noLeaseOut', 'learnsAllowance', 'successRests'])
+          expect(holds(later, context, event), later).toBe(false);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('both shortcuts are taken on the plain hot path', () => {
+    const plain = { ...baseContext, allowance: null, inFlight: 1 };
+    expect(holds('grantIsPlain', plain, { type: 'lease.grant', seq: 2, tokens: 0, at: NOW })).toBe(true);
+    const release: KeyEvent = {
+      type: 'lease.release',
+      seq: 1,
+      latencyMs: 5,
+      tokenDelta: 0,
+      restMs: undefined,
+      allowance: undefined,
+    };
+    expect(holds('settlesPlainly', plain, release)).toBe(true);
+  });
+});
