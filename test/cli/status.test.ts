@@ -39,7 +39,7 @@ describe('keymesh status', () => {
     const path = join(await temp(), 'keys.json');
     await savedState(jsonFileStorage(path));
     const run = await runKeymesh(['status', '--store', `json:${path}`]);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toBe('');
     expect(run.stdout).not.toMatch(ANSI);
     const lines = run.stdout.split('\n');
@@ -59,7 +59,7 @@ describe('keymesh status', () => {
     const path = join(await temp(), 'keys.db');
     await savedState(sqliteStorage(path));
     const run = await runKeymesh(['status', '--store', `sqlite:${path}`, '--json']);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as {
       store: string;
       keys: Array<{
@@ -86,7 +86,7 @@ describe('keymesh status', () => {
     await savedState(sqliteStorage(join(dir, 'keys.db')));
     await copyFile(join(dir, 'keys.db'), join(dir, 'state.json'));
     const run = await runKeymesh(['status', '--store', join(dir, 'state.json')]);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/3 keys/);
   });
 
@@ -110,7 +110,7 @@ describe('keymesh status', () => {
     const path = join(await temp(), 'empty.json');
     await writeFile(path, JSON.stringify({ format: 'keymesh', version: 1, keys: {} }));
     const run = await runKeymesh(['status', '--store', path]);
-    expect(run.code).toBe(0);
+    expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/no key state saved yet/);
   });
 });
