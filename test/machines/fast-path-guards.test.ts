@@ -6,12 +6,36 @@ import { keySettings } from '../helpers.js';
 
 /**
  * `grantIsPlain` and `settlesPlainly` come first in their transition lists so that the hot path
- * evaluates one guard instead of four. They are only right while they admit nothing that a later
- * guard of the same list would take: this checks that over arbitrary contexts and events, so a
- * change to a later guard that breaks the shortcut fails here rather than silently.
+ * evaluates one guard instead of four, and `busy`'s `freesSlotPlainly` goes straight back to
+ * `available` instead of through `routing`. They are only right while they change nothing but
+ * speed: checked here over arbitrary contexts and events, so a change elsewhere that breaks a
+ * shortcut fails here rather than silently.
  */
 const NOW = 1_000_000;
-const machine = createKeyMachine({ now: () => NOW, random: () => 0.5 });
+const quiet = { notifyReady: () => {}, notifyDrained: () => {} };
+const machine = createKeyMachine({ now: () => NOW, random: () => 0.5 }).provide({ actions: quiet });
+/** The same machine without the shortcuts: every event takes the long way. */
+const longWay = machine.provide({
+  guards: { grantIsPlain: () => false, settlesPlainly: () => false, freesSlotPlainly: () => false },
+});
+
+/** Where `event` takes a key resting in `state` with `context`, on `keyMachine`. */
+function outcome(
+  keyMachine: typeof machine,
+  state: 'available' | 'busy' | 'cooling',
+  context: KeyContext,
+  event: KeyEvent,
+) {
+  const actor = createActor(keyMachine, {
+    input: { keyId: context.keyId, order: context.order, settings: context.settings },
+    snapshot: keyMachine.resolveState({ value: state, context }),
+  });
+  actor.start();
+  actor.send(event);
+  const { value, context: after } = actor.getSnapshot();
+  actor.stop();
+  return { value, context: after };
+}
 const guards = machine.implementations.guards as Record<
   string,
   (args: { context: KeyContext; event: KeyEvent }, params: undefined) => boolean
@@ -45,14 +69,14 @@ const allowanceArb: fc.Arbitrary<KeyAllowance | null> = fc.oneof(
 
 const contextArb: fc.Arbitrary<KeyContext> = fc
   .record({
-    maxConcurrent: fc.option(fc.integer({ min: 1, max: 5 }), { nil: null }),
+    maxConcurrent: fc.option(fc.integer({ min: 1, max: 5 }), { nil: null, freq: 1 }),
     budget: fc.option(
       fc.record({
-        rpm: fc.option(fc.integer({ min: 1, max: 600 }), { nil: null }),
-        tpm: fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: null }),
-        rpd: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: null }),
+        rpm: fc.option(fc.integer({ min: 1, max: 600 }), { nil: null, freq: 1 }),
+        tpm: fc.option(fc.integer({ min: 1, max: 100_000 }), { nil: null, freq: 1 }),
+        rpd: fc.option(fc.integer({ min: 1, max: 10_000 }), { nil: null, freq: 1 }),
       }),
-      { nil: null },
+      { nil: null, freq: 1 },
     ),
     inFlight: fc.integer({ min: 0, max: 6 }),
     allowance: allowanceArb,
@@ -83,16 +107,16 @@ const grantArb: fc.Arbitrary<KeyEvent> = fc.record({
 const releaseArb: fc.Arbitrary<KeyEvent> = fc.record({
   type: fc.constant('lease.release' as const),
   seq: fc.integer({ min: 1, max: 30 }),
-  latencyMs: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined }),
+  latencyMs: fc.option(fc.integer({ min: 0, max: 2_000 }), { nil: undefined, freq: 1 }),
   tokenDelta: fc.constantFrom(-100, 0, 100, 50_000),
-  restMs: fc.option(fc.constantFrom(0, 200, 5_000), { nil: undefined }),
+  restMs: fc.option(fc.constantFrom(0, 200, 5_000), { nil: undefined, freq: 1 }),
   allowance: fc.option(
     fc.record({
       remaining: fc.integer({ min: 0, max: 10 }),
       resetMs: fc.constantFrom(0, 1_000),
-      limit: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+      limit: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined, freq: 1 }),
     }),
-    { nil: undefined },
+    { nil: undefined, freq: 1 },
   ),
 });
 
@@ -121,6 +145,20 @@ describe('hot-path guards admit only what every later guard refuses', () => {
           expect(holds(later, context, event), later).toBe(false);
       }),
       { numRuns: 2_000 },
+    );
+  });
+
+  it('the shortcuts change nothing: the same state and context as the long way', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('available' as const, 'busy' as const, 'cooling' as const),
+        contextArb,
+        fc.oneof(grantArb, releaseArb),
+        (state, context, event) => {
+          expect(outcome(machine, state, context, event)).toEqual(outcome(longWay, state, context, event));
+        },
+      ),
+      { numRuns: 1_000 },
     );
   });
 
