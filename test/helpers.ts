@@ -23,6 +23,17 @@ export function keySettings(overrides: Partial<KeySettings> = {}): KeySettings {
   };
 }
 
+/** A plain success of lease `seq` as the key actor receives it (5 ms, no headers, no tokens). */
+export const releaseEvent = (seq: number) =>
+  ({
+    type: 'lease.release',
+    seq,
+    latencyMs: 5,
+    tokenDelta: 0,
+    restMs: undefined,
+    allowance: undefined,
+  }) as const;
+
 export interface TestPool {
   readonly pool: KeyPool;
   readonly clock: VirtualClock;

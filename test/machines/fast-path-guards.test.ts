@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { createKeyMachine, type KeyAllowance, type KeyContext, type KeyEvent } from '../../src/index.js';
-import { keySettings } from '../helpers.js';
+import { keySettings, releaseEvent } from '../helpers.js';
 
 /**
  * `grantIsPlain` and `settlesPlainly` come first in their transition lists so that the hot path
@@ -165,14 +165,6 @@ describe('hot-path guards admit only what every later guard refuses', () => {
   it('both shortcuts are taken on the plain hot path', () => {
     const plain = { ...baseContext, allowance: null, inFlight: 1 };
     expect(holds('grantIsPlain', plain, { type: 'lease.grant', seq: 2, tokens: 0, at: NOW })).toBe(true);
-    const release: KeyEvent = {
-      type: 'lease.release',
-      seq: 1,
-      latencyMs: 5,
-      tokenDelta: 0,
-      restMs: undefined,
-      allowance: undefined,
-    };
-    expect(holds('settlesPlainly', plain, release)).toBe(true);
+    expect(holds('settlesPlainly', plain, releaseEvent(1))).toBe(true);
   });
 });

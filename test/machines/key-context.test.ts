@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import { createKeyMachine, VirtualClock } from '../../src/index.js';
-import { createTestPool, keySettings } from '../helpers.js';
+import { createTestPool, keySettings, releaseEvent } from '../helpers.js';
 
 const settings = keySettings();
-
-const release = (seq: number) =>
-  ({
-    type: 'lease.release',
-    seq,
-    latencyMs: 5,
-    tokenDelta: 0,
-    restMs: undefined,
-    allowance: undefined,
-  }) as const;
 
 describe('key actor context', () => {
   it('stays JSON-only with at most 11 top-level fields (XState copies the top level on every assign)', async () => {
@@ -39,14 +29,14 @@ describe('key actor context', () => {
     }).start();
     const health = key.getSnapshot().context.health;
     key.send({ type: 'lease.grant', seq: 1, tokens: 0 });
-    key.send(release(1));
+    key.send(releaseEvent(1));
     expect(key.getSnapshot().context.health).toBe(health);
 
     key.send({ type: 'lease.grant', seq: 2, tokens: 0 });
     key.send({ type: 'lease.fail', seq: 2, kind: 'failure', retryAfterMs: undefined });
     expect(key.getSnapshot().context.health.consecutiveFailures).toBe(1);
     key.send({ type: 'lease.grant', seq: 3, tokens: 0 });
-    key.send(release(3));
+    key.send(releaseEvent(3));
     expect(key.getSnapshot().context.health).toEqual({ ...health, lastPenaltyAt: clock.now() });
     key.stop();
   });

@@ -10,7 +10,7 @@ import {
 
 import type { KeyInput } from '../../src/machines/key.types.js';
 import { leastBusy } from '../../src/pool/strategies/least-busy.js';
-import { keySettings } from '../helpers.js';
+import { keySettings, releaseEvent } from '../helpers.js';
 
 const settings = keySettings({ maxConcurrent: 4 });
 
@@ -68,14 +68,7 @@ describe('pool supervision', () => {
     expect(replacement?.ref).not.toBe(victim.ref);
     // It carries on from its last good context: the lease granted before the crash is still counted.
     expect(replacement?.context.inFlight).toBe(1);
-    replacement?.ref.send({
-      type: 'lease.release',
-      seq: 1,
-      latencyMs: 5,
-      tokenDelta: 0,
-      restMs: undefined,
-      allowance: undefined,
-    });
+    replacement?.ref.send(releaseEvent(1));
     expect(runtime.index.get('k_aaaaaaaaaaaaaaaa')?.context.inFlight).toBe(0);
     acquire(3);
     expect(granted).toHaveLength(3);
