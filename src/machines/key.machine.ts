@@ -171,6 +171,20 @@ function nextAllowanceWindow(context: KeyContext): Pick<KeyContext, 'allowance'>
   return { allowance: learned };
 }
 
+/**
+ * A success with nothing for the key to weigh: its headers set no rest and teach no allowance, and
+ * the key has no budget to reconcile. The hot-path shortcuts `settlesPlainly` and
+ * `freesSlotPlainly` start from this.
+ */
+function isPlainSuccess(context: KeyContext, event: KeyEvent): boolean {
+  return (
+    event.type === 'lease.release' &&
+    event.restMs === undefined &&
+    event.allowance === undefined &&
+    context.settings.budget === null
+  );
+}
+
 /** When the provider counted a call that took `latencyMs` to answer: at its start (its headers and hints count from there). */
 function callStart(now: number, latencyMs: number | undefined): number {
   return latencyMs !== undefined && Number.isFinite(latencyMs) && latencyMs > 0 ? now - latencyMs : now;
@@ -233,8 +247,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
   const jittered = (baseMs: number, capMs: number): number =>
     Math.min(capMs, Math.round(baseMs * (1 - RECOVERY_JITTER + 2 * RECOVERY_JITTER * deps.random())));
 
-  // Settling a lease on a key that stays healthy (available, cooling); busy differs only in
-  // returning to available.
+  // Settling a lease on a key that stays healthy (available, cooling); busy's list ends in
+  // `routing` instead, since its settle frees a slot.
   const releaseWhileHealthy = [
     { guard: 'settlesPlainly', actions: 'recordSuccess' },
     { guard: 'noLeaseOut' },
@@ -337,20 +351,12 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         (context.settings.maxConcurrent === null || context.inFlight + 1 < context.settings.maxConcurrent),
       // The common settle: a lease is out, nothing to learn or rest, no budget to reconcile — the
       // guards after it would all refuse (the release hot path).
-      settlesPlainly: ({ context, event }) =>
-        event.type === 'lease.release' &&
-        context.inFlight > 0 &&
-        event.restMs === undefined &&
-        event.allowance === undefined &&
-        context.settings.budget === null,
+      settlesPlainly: ({ context, event }) => context.inFlight > 0 && isPlainSuccess(context, event),
       // A success that only frees a slot: no budget, allowance, rest, drain or lapsed deadline for
       // `routing` to weigh, so the key is simply available again (four context copies fewer).
       freesSlotPlainly: ({ context, event }) =>
-        event.type === 'lease.release' &&
-        event.restMs === undefined &&
-        event.allowance === undefined &&
+        isPlainSuccess(context, event) &&
         context.allowance === null &&
-        context.settings.budget === null &&
         context.health.cooldownUntil === 0 &&
         !context.health.draining,
     },
