@@ -37,9 +37,9 @@ export const EPOCH_CHECK_MS = 50;
  *
  * Every {@link EPOCH_CHECK_MS} of monotonic time it compares itself with `wall()`. If it has left
  * the wall clock's millisecond (the wall clock was stepped, the machine slept, the two clocks
- * drifted), the offset moves by just enough to come back into it, so over a long run it agrees
- * with `Date.now()` to within a millisecond, plus up to {@link EPOCH_CHECK_MS} after a step (a
- * sleeping machine's monotonic clock stands still). It costs one `performance.now()` per read.
+ * drifted), the offset moves by just enough to come back into it, so over a long run it stays
+ * within about a millisecond of the wall clock's true time, plus up to {@link EPOCH_CHECK_MS} after
+ * a step (a sleeping machine's monotonic clock stands still). It costs one `performance.now()` per read.
  */
 export function createEpochNow(sources?: EpochSources, checkEveryMs = EPOCH_CHECK_MS): () => number {
   const wall = sources ? () => sources.wall() : () => Date.now();
