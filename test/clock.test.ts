@@ -92,12 +92,13 @@ describe('the epoch clock with a fraction', () => {
     expect(reading).toBeLessThan(sources.wall() + 1);
   });
 
-  it('is the system clock’s now: epoch milliseconds within a millisecond of Date.now()', () => {
+  it('is the system clock’s now: epoch milliseconds within about a millisecond of the wall clock', () => {
     const before = Date.now();
     const reading = systemClock.now();
     const after = Date.now();
-    expect(reading).toBeGreaterThanOrEqual(before - 1);
-    expect(reading).toBeLessThan(after + 1);
+    // Date.now() is the true time floored; the clock is within a millisecond of the true time.
+    expect(reading).toBeGreaterThan(before - 1);
+    expect(reading).toBeLessThan(after + 2);
     expect(coarseSystemClock.now).toBe(systemClock.now);
   });
 });
