@@ -9,6 +9,7 @@ import type {
   KeyInput,
   KeyMachineDeps,
   KeyReason,
+  KeyStateName,
 } from './key.types.js';
 
 const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 'budget', 'quota']);
@@ -67,6 +68,28 @@ const SLOW_START_DONE = 1_000;
 
 function inSlowStart(allowance: KeyContext['allowance']): boolean {
   return allowance !== null && allowance.windowMs < 0;
+}
+
+/**
+ * How many leases the key takes at once now: its `maxConcurrent`, or the slow-start window while
+ * that is tighter; `null` = uncapped.
+ */
+export function concurrencyCap(context: KeyContext): number | null {
+  const configured = context.settings.maxConcurrent;
+  const allowance = context.allowance;
+  if (allowance === null || !inSlowStart(allowance)) return configured;
+  return configured === null ? allowance.remaining : Math.min(configured, allowance.remaining);
+}
+
+/**
+ * Why the key is in `state`: its health's reason, or — busy below its `maxConcurrent` because its
+ * slow-start window is full — `slow-start`.
+ */
+export function stateReason(context: KeyContext, state: KeyStateName): KeyReason | null {
+  const reason = context.health.reason;
+  if (reason !== null || state !== 'busy' || !inSlowStart(context.allowance)) return reason;
+  const configured = context.settings.maxConcurrent;
+  return configured !== null && context.inFlight >= configured ? null : 'slow-start';
 }
 
 /** Knows what a window admits and how long it lasts: sends a window, then rests (see `KeyAllowance`). */

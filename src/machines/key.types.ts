@@ -4,11 +4,31 @@ import type { BudgetLimits, BudgetState } from '../limits/budget.js';
 export type KeyStateName = 'available' | 'busy' | 'cooling' | 'exhausted' | 'draining';
 
 /**
- * Why a key is cooling (`rate-limited`, `budget`, `quota`) or exhausted (`failures`, `quota`,
- * `revoked`, `disabled`). `quota` is cooling when a success said the window's quota is used up
- * until a known reset, and exhausted when a 429 said a spend or daily quota is spent.
+ * Why a key is cooling (`rate-limited`, `budget`, `quota`), exhausted (`failures`, `quota`,
+ * `revoked`, `disabled`), or busy below its `maxConcurrent` because it is new (`slow-start`: a key
+ * with no history takes at most 10 leases at once, one more per success, until its provider's
+ * answers say more — see `KeyAllowance`). `quota` is cooling when a success said the window's quota
+ * is used up until a known reset, and exhausted when a 429 said a spend or daily quota is spent.
  */
-export type KeyReason = 'rate-limited' | 'budget' | 'quota' | 'failures' | 'revoked' | 'disabled';
+export type KeyReason =
+  | 'rate-limited'
+  | 'budget'
+  | 'quota'
+  | 'slow-start'
+  | 'failures'
+  | 'revoked'
+  | 'disabled';
+
+/** Every {@link KeyReason}, in a fixed order (metrics list one sample per reason). */
+export const KEY_REASONS: readonly KeyReason[] = [
+  'rate-limited',
+  'budget',
+  'quota',
+  'slow-start',
+  'failures',
+  'revoked',
+  'disabled',
+];
 
 /** Per-key settings, fixed for the key's lifetime (defaults come from the pool options). */
 export interface KeySettings {

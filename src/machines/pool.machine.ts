@@ -5,7 +5,7 @@ import { ProviderHealth } from '../pool/provider-health.js';
 import { leastBusy } from '../pool/strategies/least-busy.js';
 import type { Strategy } from '../pool/strategies/strategy.js';
 import { WaiterQueue } from '../pool/waiters.js';
-import { createKeyMachine, type KeyMachine } from './key.machine.js';
+import { createKeyMachine, type KeyMachine, stateReason } from './key.machine.js';
 import type { KeyInput } from './key.types.js';
 import type { LeaseGranted, PoolEmitted, PoolEvent, PoolInput, RejectReason } from './pool.types.js';
 
@@ -63,8 +63,9 @@ export function countKeyStates(index: KeyIndex): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const entry of index.values()) {
     counts[entry.state] = (counts[entry.state] ?? 0) + 1;
-    if (entry.context.health.reason !== null) {
-      const key = `${entry.state}:${entry.context.health.reason}`;
+    const reason = stateReason(entry.context, entry.state);
+    if (reason !== null) {
+      const key = `${entry.state}:${reason}`;
       counts[key] = (counts[key] ?? 0) + 1;
     }
   }

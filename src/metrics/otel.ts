@@ -1,5 +1,5 @@
 import { InvalidConfigError } from '../errors.js';
-import type { KeyReason, KeyStateName } from '../machines/key.types.js';
+import { KEY_REASONS, type KeyStateName } from '../machines/key.types.js';
 import type { PoolSnapshot } from '../pool/KeyPool.js';
 import type { KeySnapshot } from '../pool/strategies/types.js';
 
@@ -43,7 +43,7 @@ export interface SnapshotSource {
 }
 
 const STATES: readonly KeyStateName[] = ['available', 'busy', 'cooling', 'exhausted', 'draining'];
-const REASONS: readonly KeyReason[] = ['rate-limited', 'budget', 'quota', 'failures', 'revoked', 'disabled'];
+const REASONS = KEY_REASONS;
 
 type Kind = 'gauge' | 'counter';
 interface InstrumentSpec {

@@ -1,5 +1,5 @@
 import { InvalidConfigError } from '../errors.js';
-import type { KeyReason, KeyStateName } from '../machines/key.types.js';
+import { KEY_REASONS, type KeyStateName } from '../machines/key.types.js';
 import type { PoolSnapshot } from '../pool/KeyPool.js';
 import type { KeySnapshot } from '../pool/strategies/types.js';
 
@@ -32,7 +32,7 @@ export interface PrometheusOptions {
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 const STATES: readonly KeyStateName[] = ['available', 'busy', 'cooling', 'exhausted', 'draining'];
-const REASONS: readonly KeyReason[] = ['rate-limited', 'budget', 'quota', 'failures', 'revoked', 'disabled'];
+const REASONS = KEY_REASONS;
 const QUANTILES = [
   ['0.5', 'p50'],
   ['0.9', 'p90'],

@@ -721,10 +721,12 @@ export class KeyPool {
           });
         }
         const total = this.#runtime.index.size;
+        // A busy key comes back when one of its leases settles, which no timer can say.
+        const settling = (event.counts.busy ?? 0) > 0 ? 'busy keys return as their leases settle' : undefined;
         const back =
           event.retryAfterMs === undefined
-            ? 'none will return by itself'
-            : `earliest back in ${formatMs(event.retryAfterMs)}`;
+            ? (settling ?? 'none will return by itself')
+            : `earliest back in ${formatMs(event.retryAfterMs)}${settling ? `; ${settling}` : ''}`;
         const why =
           event.reason === 'timeout'
             ? `No key became available within ${formatMs(pending.timeoutMs)}`

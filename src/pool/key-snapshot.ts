@@ -1,3 +1,4 @@
+import { concurrencyCap, stateReason } from '../machines/key.machine.js';
 import type { KeyEntry } from './key-index.js';
 import type { KeySnapshot } from './strategies/types.js';
 
@@ -11,10 +12,10 @@ export function toKeySnapshot(entry: KeyEntry): KeySnapshot {
     mask: c.settings.mask,
     order: c.order,
     state: entry.state,
-    reason: health.reason,
+    reason: stateReason(c, entry.state),
     probe: entry.probe,
     inFlight: entry.inFlight,
-    maxConcurrent: c.settings.maxConcurrent ?? Number.POSITIVE_INFINITY,
+    maxConcurrent: concurrencyCap(c) ?? Number.POSITIVE_INFINITY,
     weight: c.settings.weight,
     successes: c.counts.successes,
     failures: c.counts.failures,

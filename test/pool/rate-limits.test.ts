@@ -173,6 +173,30 @@ describe('slow start', () => {
     expect(pool.tryAcquire()).toBeUndefined();
   });
 
+  it('says what caps a new key: the snapshot, the reason and the timeout all name slow start', async () => {
+    const { pool, clock } = await make(1);
+    const leases = Array.from({ length: 10 }, () => pool.tryAcquire());
+    expect(leases.every(Boolean)).toBe(true);
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'busy', reason: 'slow-start', maxConcurrent: 10 });
+    const waiting = pool.acquire({ timeoutMs: 1_000 });
+    clock.advance(1_000);
+    const error = await waiting.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NoAvailableKeyError);
+    const message = (error as Error).message;
+    expect(message).toContain('1 busy (slow-start)');
+    expect(message).toContain('busy keys return as their leases settle');
+    expect(message).not.toContain('none will return by itself');
+    // Its successes widen the cap, and the snapshot follows.
+    leases[0]?.release();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'available', reason: null, maxConcurrent: 11 });
+  });
+
+  it('names the configured cap, not slow start, when maxConcurrent is the tighter one', async () => {
+    const { pool } = await make(1, { maxConcurrentPerKey: 3 });
+    for (let i = 0; i < 3; i++) expect(pool.tryAcquire()).toBeDefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'busy', reason: null, maxConcurrent: 3 });
+  });
+
   it('leaves a key with history alone', async () => {
     const storage = memoryStorage();
     const first = await make(1, { storage, flushIntervalMs: 0 });
