@@ -89,6 +89,30 @@ export interface WorkloadOptions {
   readonly acquireTimeoutMs?: number;
   /** Width of the success timeline's buckets, in ms. Default 100. */
   readonly bucketMs?: number;
+  /**
+   * Ms from the start after which the run counts as steady (the cold start before it is left out):
+   * when given, the report's `steady` figures cover the calls started and the acquires granted from
+   * then on. Must lie in `[0, durationMs)`. Default: no steady figures.
+   */
+  readonly steadyFromMs?: number;
+}
+
+/** Figures of the steady part of a run (calls started, acquires granted, from `fromMs` on). */
+export interface WorkloadSteadyFigures {
+  /** Ms from the start at which the steady part begins. */
+  readonly fromMs: number;
+  readonly successes: number;
+  readonly rateLimited: number;
+  /**
+   * Successes the provider could have admitted over the steady part: `provider.capacity` of its
+   * length, plus what its buckets held when it began, less what they still hold at the end
+   * (`provider.banked()`): on a bucket, only what overflowed a full bucket is lost, whenever it was
+   * used. Windows bank nothing.
+   */
+  readonly capacity: number;
+  readonly goodputRatio: number;
+  readonly rateLimitedPer1000: number;
+  readonly waitMs: SampleSummary;
 }
 
 /** Per-key figures of a run, in the provider's key order. */
@@ -143,6 +167,8 @@ export interface WorkloadReport {
   readonly timeline: { readonly bucketMs: number; readonly successes: readonly number[] };
   /** Present for an `arrivals` load. */
   readonly requests: WorkloadRequestFigures | undefined;
+  /** Present when `steadyFromMs` was given. */
+  readonly steady: WorkloadSteadyFigures | undefined;
   /** Distinct instants the clock was moved to. */
   readonly steps: number;
 }
@@ -177,6 +203,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   const drawTokens = typeof tokenOption === 'number' ? () => tokenOption : () => tokenOption(random);
   const acquireOptions = (tokens: number) => ({ timeoutMs: options.acquireTimeoutMs ?? Infinity, tokens });
   const bucketMs = options.bucketMs ?? 100;
+  const steadyFromMs = options.steadyFromMs;
+  if (steadyFromMs !== undefined && !(steadyFromMs >= 0 && steadyFromMs < options.durationMs)) {
+    throw new RangeError(
+      `runWorkload: steadyFromMs must lie in [0, durationMs), got ${steadyFromMs} of ${options.durationMs}`,
+    );
+  }
 
   const startedAt = clock.now();
   const end = startedAt + options.durationMs;
@@ -193,6 +225,16 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   };
 
   const waits: number[] = [];
+  const steadyWaits: number[] = [];
+  let steadySuccesses = 0;
+  let bankedAtSteady = 0;
+  // Scheduled before any worker's timer, so it runs first at its instant.
+  if (steadyFromMs !== undefined) {
+    clock.setTimeout(() => {
+      bankedAtSteady = provider.banked();
+    }, steadyFromMs);
+  }
+  let steadyRateLimited = 0;
   const timeline: number[] = [];
   const firstUnauthorizedAt = new Map<string, number>();
   const callsAfterUnauthorized = new Map<string, number>();
@@ -223,10 +265,14 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
     }
     if (over()) return undefined;
     waits.push(clock.now() - askedAt);
+    const steady = steadyFromMs !== undefined && clock.now() - startedAt >= steadyFromMs;
+    if (steady) steadyWaits.push(clock.now() - askedAt);
     const label = labelOf(lease.key);
     if (firstUnauthorizedAt.has(label))
       callsAfterUnauthorized.set(label, (callsAfterUnauthorized.get(label) ?? 0) + 1);
     const response = provider.call(lease.key, { tokens });
+    if (steady && response.outcome === 'success') steadySuccesses++;
+    if (steady && response.outcome === 'rate-limited') steadyRateLimited++;
     if (response.outcome === 'success') {
       const bucket = Math.floor((clock.now() - startedAt) / bucketMs);
       timeline[bucket] = (timeline[bucket] ?? 0) + 1;
@@ -311,6 +357,23 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   const rateLimited = sum(keys, 'rateLimited');
   const tokensPerCall = typeof tokenOption === 'number' && tokenOption > 0 ? tokenOption : 0;
   const capacity = provider.capacity(options.durationMs, { tokensPerCall });
+  let steady: WorkloadSteadyFigures | undefined;
+  if (steadyFromMs !== undefined) {
+    // What the buckets held at the start is capacity too; what they hold at the end was not used up.
+    const steadyCapacity =
+      provider.capacity(options.durationMs - steadyFromMs, { tokensPerCall }) +
+      bankedAtSteady -
+      provider.banked();
+    steady = {
+      fromMs: steadyFromMs,
+      successes: steadySuccesses,
+      rateLimited: steadyRateLimited,
+      capacity: steadyCapacity,
+      goodputRatio: steadyCapacity > 0 ? steadySuccesses / steadyCapacity : 0,
+      rateLimitedPer1000: per1000(steadyRateLimited, steadySuccesses),
+      waitMs: summarize(steadyWaits),
+    };
+  }
   return {
     startedAt,
     durationMs: options.durationMs,
@@ -346,6 +409,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
             abandoned: requests.abandoned,
             latencyMs: summarize(requests.latencies),
           },
+    steady,
     steps,
   };
 }

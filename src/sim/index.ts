@@ -10,8 +10,30 @@ export {
   type WorkloadPool,
   type WorkloadReport,
   type WorkloadRequestFigures,
+  type WorkloadSteadyFigures,
   type WorkloadUsage,
 } from './driver.js';
+export {
+  describeMember,
+  FAMILY_CALLERS,
+  FAMILY_MAX_RATE_PER_SECOND,
+  FAMILY_REJECTION_LATENCY_MS,
+  FAMILY_RESETS,
+  FAMILY_SHAPES,
+  FAMILY_TOKENS_PER_CALL,
+  FAMILY_WINDOWS_MS,
+  type FamilyLatency,
+  type FamilyMember,
+  type FamilyProviderOptions,
+  type FamilyRetryAfter,
+  type FamilySuccessHeaders,
+  familyKey,
+  familyLatency,
+  familyProvider,
+  gcraBurst,
+  hasHints,
+  sampleFamilyMember,
+} from './family.js';
 export { quantile, type SampleSummary, summarize } from './figures.js';
 export {
   type MockProviderOptions,
@@ -43,6 +65,13 @@ export {
   logNormalLatency,
   type Random,
 } from './random.js';
+export {
+  createShapedLimit,
+  type ResetMeaning,
+  type ShapedLimit,
+  type ShapedLimitSpec,
+  type WindowShape,
+} from './shaped-limit.js';
 export { VirtualClock } from './virtual-clock.js';
 export {
   formatGoDuration,

@@ -1,3 +1,5 @@
+import { createShapedLimit, type ShapedLimit, type ShapedLimitSpec } from './shaped-limit.js';
+
 /**
  * The limits one simulated key is held to. Every limit is optional; a key with none is unlimited.
  * Request limits are **sliding windows** over admitted calls (never fixed buckets): at any instant
@@ -19,6 +21,13 @@ export interface SimulatedKeyLimits {
    *   `tokensPerMinute / 60 000` per ms, starting full (Anthropic's documented model).
    */
   readonly tokenAlgorithm?: 'sliding-window' | 'token-bucket';
+  /**
+   * A request limit of any window shape, window length and reset meaning (the provider family of
+   * BENCH.md B4g); it holds besides the sliding windows above. Default: none.
+   */
+  readonly requests?: ShapedLimitSpec;
+  /** A token limit of any shape (each call costs its `tokens`), besides `tokensPerMinute`. Default: none. */
+  readonly tokens?: ShapedLimitSpec;
 }
 
 /** Which request window a limit applies to. */
@@ -48,7 +57,10 @@ export interface LimitView {
 export type LimitBreach =
   | {
       readonly kind: 'requests';
+      /** The window's name; for a shaped limit, the shortest named window at least as long. */
       readonly window: RequestWindowName;
+      /** The window's length in ms, when it is a shaped limit's (`SimulatedKeyLimits.requests`). */
+      readonly windowMs?: number;
       readonly limit: number;
       readonly used: number;
     }
@@ -113,6 +125,8 @@ export class KeyLimiter {
   // Token bucket kept as the instant it is full again (GCRA), so decisions compare instants instead
   // of accumulating a floating-point level.
   #bucketFullAt = Number.NEGATIVE_INFINITY;
+  readonly #shapedRequests: ShapedLimit | undefined;
+  readonly #shapedTokens: ShapedLimit | undefined;
 
   constructor(limits: SimulatedKeyLimits) {
     const windows: RequestWindow[] = [];
@@ -126,6 +140,10 @@ export class KeyLimiter {
     this.#longestWindowMs = Math.max(0, ...windows.map((w) => w.windowMs));
     this.#tokenLimit = limits.tokensPerMinute;
     this.#tokenAlgorithm = limits.tokenAlgorithm ?? 'sliding-window';
+    this.#shapedRequests =
+      limits.requests === undefined ? undefined : createShapedLimit(limits.requests, 'limits.requests');
+    this.#shapedTokens =
+      limits.tokens === undefined ? undefined : createShapedLimit(limits.tokens, 'limits.tokens');
   }
 
   /** Admits a call of `tokens` tokens at `now` (and records it), or says why and until when not. */
@@ -138,30 +156,103 @@ export class KeyLimiter {
         blocking = state;
     }
     const tokensAdmitAt = this.#tokensAdmitAt(now, tokens);
+    const shapedRequestsAt = this.#shapedRequests?.admitAt(now, 1) ?? now;
+    const shapedTokensAt = tokens > 0 ? (this.#shapedTokens?.admitAt(now, tokens) ?? now) : now;
 
-    if (blocking === undefined && tokensAdmitAt <= now) {
+    if (blocking === undefined && tokensAdmitAt <= now && shapedRequestsAt <= now && shapedTokensAt <= now) {
       this.#record(now, tokens);
       windows = this.#windows.map((w) => this.#windowState(w, now));
-      return { admitted: true, requests: requestView(windows, now), tokens: this.#tokenView(now, undefined) };
+      return {
+        admitted: true,
+        requests: this.#requestView(windows, now),
+        tokens: this.#tokensView(now, undefined),
+      };
     }
 
-    const tokenLimit = this.#tokenLimit;
-    const breach: LimitBreach =
-      blocking !== undefined && (blocking.admitAt >= tokensAdmitAt || tokenLimit === undefined)
-        ? {
-            kind: 'requests',
-            window: blocking.window.name,
-            limit: blocking.window.limit,
-            used: blocking.used,
-          }
-        : { kind: 'tokens', limit: tokenLimit ?? 0, used: this.#tokensUsed(now), requested: tokens };
+    const requestsAt = Math.max(blocking?.admitAt ?? now, shapedRequestsAt);
+    const allTokensAt = Math.max(tokensAdmitAt, shapedTokensAt);
     return {
       admitted: false,
-      admitAt: Math.max(blocking?.admitAt ?? now, tokensAdmitAt),
-      breach,
-      requests: requestView(windows, now),
-      tokens: this.#tokenView(now, tokensAdmitAt > now ? tokensAdmitAt : undefined),
+      admitAt: Math.max(requestsAt, allTokensAt),
+      breach: this.#breach(now, tokens, blocking, shapedRequestsAt, tokensAdmitAt, shapedTokensAt),
+      requests: this.#requestView(windows, now),
+      tokens: this.#tokensView(now, allTokensAt > now ? allTokensAt : undefined),
     };
+  }
+
+  /** The limit that holds the call back longest (requests win a tie, as they are checked first). */
+  #breach(
+    now: number,
+    tokens: number,
+    blocking: WindowState | undefined,
+    shapedRequestsAt: number,
+    tokensAdmitAt: number,
+    shapedTokensAt: number,
+  ): LimitBreach {
+    const shaped = this.#shapedRequests;
+    const candidates: { readonly at: number; readonly breach: () => LimitBreach }[] = [];
+    if (blocking !== undefined) {
+      const { window, used } = blocking;
+      candidates.push({
+        at: blocking.admitAt,
+        breach: () => ({ kind: 'requests', window: window.name, limit: window.limit, used }),
+      });
+    }
+    if (shaped !== undefined && shapedRequestsAt > now) {
+      const { limit, windowMs } = shaped.spec;
+      candidates.push({
+        at: shapedRequestsAt,
+        breach: () => ({
+          kind: 'requests',
+          window: windowName(windowMs),
+          windowMs,
+          limit,
+          used: shaped.used(now),
+        }),
+      });
+    }
+    const tokenLimit = this.#tokenLimit;
+    if (tokenLimit !== undefined && tokensAdmitAt > now) {
+      candidates.push({
+        at: tokensAdmitAt,
+        breach: () => ({ kind: 'tokens', limit: tokenLimit, used: this.#tokensUsed(now), requested: tokens }),
+      });
+    }
+    const shapedTokens = this.#shapedTokens;
+    if (shapedTokens !== undefined && shapedTokensAt > now) {
+      candidates.push({
+        at: shapedTokensAt,
+        breach: () => ({
+          kind: 'tokens',
+          limit: shapedTokens.spec.limit,
+          used: shapedTokens.used(now),
+          requested: tokens,
+        }),
+      });
+    }
+    let chosen = candidates[0];
+    for (const candidate of candidates)
+      if (chosen === undefined || candidate.at > chosen.at) chosen = candidate;
+    return chosen?.breach() ?? { kind: 'tokens', limit: tokenLimit ?? 0, used: 0, requested: tokens };
+  }
+
+  /** The request headers' figures: the tightest of the sliding windows and the shaped limit. */
+  #requestView(windows: readonly WindowState[], now: number): LimitView | undefined {
+    const view = requestView(windows, now);
+    const shaped = this.#shapedRequests?.view(now);
+    return shaped === undefined || (view !== undefined && tighter(view, shaped)) ? view : shaped;
+  }
+
+  #tokensView(now: number, rejectedUntil: number | undefined): LimitView | undefined {
+    const view = this.#tokenView(now, rejectedUntil);
+    const shapedLimit = this.#shapedTokens;
+    if (shapedLimit === undefined) return view;
+    const shaped = shapedLimit.view(now);
+    const stated =
+      rejectedUntil !== undefined && rejectedUntil > shaped.resetAt
+        ? { ...shaped, resetAt: rejectedUntil }
+        : shaped;
+    return view !== undefined && tighter(view, stated) ? view : stated;
   }
 
   /**
@@ -172,11 +263,20 @@ export class KeyLimiter {
   capacity(durationMs: number, tokensPerCall = 0): number {
     let calls = Number.POSITIVE_INFINITY;
     for (const w of this.#windows) calls = Math.min(calls, w.limit * Math.max(1, durationMs / w.windowMs));
+    if (this.#shapedRequests !== undefined)
+      calls = Math.min(calls, this.#shapedRequests.capacity(durationMs));
+    if (this.#shapedTokens !== undefined && tokensPerCall > 0)
+      calls = Math.min(calls, this.#shapedTokens.capacity(durationMs) / tokensPerCall);
     if (this.#tokenLimit !== undefined && tokensPerCall > 0) {
       const tokens = this.#tokenLimit * Math.max(1, durationMs / TOKEN_WINDOW_MS);
       calls = Math.min(calls, tokens / tokensPerCall);
     }
     return calls;
+  }
+
+  /** Requests the key could admit at once beyond its long-run rate (a request bucket's level; see `ShapedLimit.banked`). */
+  banked(now: number): number {
+    return this.#shapedRequests?.banked(now) ?? 0;
   }
 
   #expire(now: number): void {
@@ -262,6 +362,8 @@ export class KeyLimiter {
 
   #record(now: number, tokens: number): void {
     if (this.#windows.length > 0) this.#admittedAt.push(now);
+    this.#shapedRequests?.record(now, 1);
+    if (tokens > 0) this.#shapedTokens?.record(now, tokens);
     const limit = this.#tokenLimit;
     if (limit === undefined || tokens === 0) return;
     if (this.#tokenAlgorithm === 'token-bucket') {
@@ -274,6 +376,11 @@ export class KeyLimiter {
   }
 }
 
+/** Whether `a` is the tighter of two views: less remaining, then the later reset. */
+function tighter(a: LimitView, b: LimitView): boolean {
+  return a.remaining < b.remaining || (a.remaining === b.remaining && a.resetAt >= b.resetAt);
+}
+
 /** Headers show the tightest window: least remaining, then the latest reset. */
 function requestView(windows: readonly WindowState[], now: number): LimitView | undefined {
   let view: LimitView | undefined;
@@ -283,13 +390,13 @@ function requestView(windows: readonly WindowState[], now: number): LimitView | 
       remaining: Math.max(0, state.window.limit - state.used),
       resetAt: state.admitAt > now ? state.admitAt : state.nextExpiryAt,
     };
-    if (
-      view === undefined ||
-      candidate.remaining < view.remaining ||
-      (candidate.remaining === view.remaining && candidate.resetAt > view.resetAt)
-    ) {
-      view = candidate;
-    }
+    if (view === undefined || !tighter(view, candidate)) view = candidate;
   }
   return view;
+}
+
+/** The shortest named window at least `windowMs` long. */
+function windowName(windowMs: number): RequestWindowName {
+  if (windowMs <= WINDOW_MS.second) return 'second';
+  return windowMs <= WINDOW_MS.minute ? 'minute' : 'day';
 }

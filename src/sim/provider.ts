@@ -7,6 +7,7 @@ import {
   type LimiterDecision,
   type LimitView,
   type SimulatedKeyLimits,
+  WINDOW_MS,
 } from './key-limiter.js';
 import { createRandom, fixedLatency, type LatencySampler, type Random } from './random.js';
 import {
@@ -84,6 +85,20 @@ export interface SimulatedProviderOptions {
    * (Anthropic's headers when `hints` is `'anthropic'`). Default `false`.
    */
   readonly successHeaders?: boolean;
+  /**
+   * Which retry headers a 429 carries (when the call can be admitted later at all): `'seconds'`
+   * (`retry-after`, whole seconds rounded up), `'ms'` (`retry-after-ms`, exact), `'both'`, or
+   * `'none'`. Only the `'retry-after'` and `'openai'` styles read it. Default: `'seconds'` for the
+   * `'retry-after'` style, `'none'` for `'openai'` (what each sent before this option existed).
+   */
+  readonly retryAfter?: 'seconds' | 'ms' | 'both' | 'none';
+  /**
+   * Which `x-ratelimit-*` figures the `'openai'` style writes (on 429s, and on successes with
+   * `successHeaders`): `'requests'` only, or `'requests-and-tokens'` (each when the key has such a
+   * limit). With the `'retry-after'` style and `successHeaders`, the same choice applies to
+   * successes. Default `'requests-and-tokens'`.
+   */
+  readonly limitHeaders?: 'requests' | 'requests-and-tokens';
   /** Latency of admitted calls (200 and 500), in ms. Default `fixedLatency(0)`. */
   readonly latency?: LatencySampler;
   /** Latency of rejected calls (401, 429, 503), in ms. Default: the `latency` sampler. */
@@ -211,6 +226,8 @@ export class SimulatedProvider {
   readonly #hints: RateLimitHintStyle;
   readonly #dialect: Dialect;
   readonly #successHeaders: boolean;
+  readonly #retryAfter: 'seconds' | 'ms' | 'both' | 'none';
+  readonly #tokenHeaders: boolean;
   readonly #latency: LatencySampler;
   readonly #rejectionLatency: LatencySampler;
   readonly #random: Random;
@@ -224,6 +241,8 @@ export class SimulatedProvider {
     this.#hints = options.hints ?? 'retry-after';
     this.#dialect = this.#hints === 'anthropic' || this.#hints === 'gemini' ? this.#hints : 'openai';
     this.#successHeaders = options.successHeaders ?? false;
+    this.#retryAfter = options.retryAfter ?? (this.#hints === 'openai' ? 'none' : 'seconds');
+    this.#tokenHeaders = (options.limitHeaders ?? 'requests-and-tokens') === 'requests-and-tokens';
     this.#latency = options.latency ?? fixedLatency(0);
     this.#rejectionLatency = options.rejectionLatency ?? this.#latency;
     this.#random = createRandom(options.seed ?? 1);
@@ -387,6 +406,19 @@ export class SimulatedProvider {
     return total;
   }
 
+  /**
+   * Requests the keys could admit at once now beyond their long-run rate: the summed level of every
+   * request bucket (`limits.requests` shaped as a token bucket or GCRA); 0 for windows. A run measured
+   * from `now` can serve `capacity(d) + banked()`, so a client that let buckets fill before does not
+   * seem to beat the rate.
+   */
+  banked(): number {
+    const now = this.#clock.now();
+    let total = 0;
+    for (const record of this.#keys.values()) total += record.limiter.banked(now);
+    return total;
+  }
+
   #addKey(spec: SimulatedKey, field: string): void {
     if (typeof spec.key !== 'string' || spec.key.length === 0) {
       throw new InvalidConfigError(`${field}.key`, 'must be a non-empty string');
@@ -443,9 +475,10 @@ export class SimulatedProvider {
     requests: LimitView | undefined,
     tokens: LimitView | undefined,
   ): Record<string, string> {
+    const shown = this.#tokenHeaders ? tokens : undefined;
     return this.#hints === 'anthropic'
       ? anthropicRateLimitHeaders(requests, tokens)
-      : openAiRateLimitHeaders(now, requests, tokens);
+      : openAiRateLimitHeaders(now, requests, shown);
   }
 
   #rateLimitedHeaders(
@@ -453,15 +486,21 @@ export class SimulatedProvider {
     decision: LimiterDecision,
     retryAfterMs: number | undefined,
   ): Record<string, string> {
-    const retryAfter: Record<string, string> =
+    const seconds: Record<string, string> =
       retryAfterMs === undefined ? {} : { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) };
+    const ms: Record<string, string> =
+      retryAfterMs === undefined ? {} : { 'retry-after-ms': String(retryAfterMs) };
+    const retryAfter = {
+      ...(this.#retryAfter === 'seconds' || this.#retryAfter === 'both' ? seconds : {}),
+      ...(this.#retryAfter === 'ms' || this.#retryAfter === 'both' ? ms : {}),
+    };
     switch (this.#hints) {
       case 'retry-after':
         return retryAfter;
       case 'openai':
-        return openAiRateLimitHeaders(now, decision.requests, decision.tokens);
+        return { ...this.#limitHeaders(now, decision.requests, decision.tokens), ...retryAfter };
       case 'anthropic':
-        return { ...anthropicRateLimitHeaders(decision.requests, decision.tokens), ...retryAfter };
+        return { ...anthropicRateLimitHeaders(decision.requests, decision.tokens), ...seconds };
       case 'gemini':
       case 'none':
         return {};
@@ -572,7 +611,11 @@ function openAiRateLimitMessage(
       ? 'Waiting will not help.'
       : `Please try again in ${formatGoDuration(retryAfterMs)}.`;
   if (breach.kind === 'requests') {
-    return `${where} on ${WINDOW_WORDS[breach.window].openai}: Limit ${breach.limit}, Used ${breach.used}, Requested 1. ${retry}`;
+    const window =
+      breach.windowMs === undefined || breach.windowMs === WINDOW_MS[breach.window]
+        ? WINDOW_WORDS[breach.window].openai
+        : `requests per ${formatGoDuration(breach.windowMs)}`;
+    return `${where} on ${window}: Limit ${breach.limit}, Used ${breach.used}, Requested 1. ${retry}`;
   }
   if (retryAfterMs === undefined) {
     return `Request too large for ${model} in organization org-keymesh-sim on tokens per min (TPM): Limit ${breach.limit}, Requested ${breach.requested}. The input or output tokens must be reduced in order to run successfully.`;
@@ -581,7 +624,12 @@ function openAiRateLimitMessage(
 }
 
 function anthropicRateLimitMessage(breach: LimitBreach): string {
-  const what = breach.kind === 'requests' ? WINDOW_WORDS[breach.window].plain : 'tokens per minute';
+  const what =
+    breach.kind !== 'requests'
+      ? 'tokens per minute'
+      : breach.windowMs === undefined || breach.windowMs === WINDOW_MS[breach.window]
+        ? WINDOW_WORDS[breach.window].plain
+        : `requests per ${formatGoDuration(breach.windowMs)}`;
   return `This request would exceed your organization's rate limit of ${breach.limit} ${what}. Please reduce the rate of requests or contact sales to discuss your options for a rate limit increase.`;
 }
 
