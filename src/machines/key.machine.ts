@@ -12,7 +12,7 @@ import type {
   KeyStateName,
 } from './key.types.js';
 
-const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 'budget', 'quota']);
+const COOLING_REASONS: ReadonlySet<KeyReason | null> = new Set(['rate-limited', 'budget', 'quota', 'paced']);
 
 /** Shortest cooldown of the no-hint escalation (1 s, 2 s, 4 s … up to `defaultCooldownMs`). */
 const FIRST_ESCALATION_MS = 1_000;
@@ -59,140 +59,181 @@ function externalNews(health: KeyHealth, event: SyncEvent, now: number): Partial
 }
 
 /**
- * A new key takes at most this many leases at once until its first answer says more (headers, a
- * 429) or it has proven itself: the window grows by one per success, like TCP's slow start with an
- * initial window of 10 (RFC 6928), and is dropped at SLOW_START_DONE.
+ * A new key takes at most this many leases at once until an answer says more (headers, a 429) or it
+ * has proven itself: the cap grows by one per success, like TCP's slow start with an initial window
+ * of 10 (RFC 6928), and is dropped at SLOW_START_DONE.
  */
 const SLOW_START_WINDOW = 10;
 const SLOW_START_DONE = 1_000;
 
-function inSlowStart(allowance: KeyContext['allowance']): boolean {
-  return allowance !== null && allowance.windowMs < 0;
-}
+/**
+ * AIMD on a learned pace. A 429 of a paced lease widens the gap by PACE_BACKOFF (by
+ * PACE_BACKOFF_UNHINTED when the 429 said nothing: the pace may be far off) and remembers the gap
+ * that drew it. Each success narrows the gap by 1/PACE_PROBE — a pace learned too slow (a hint in
+ * whole seconds says little) recovers by a quarter in about 15 calls — but never below PACE_FLOOR
+ * times the gap that drew the last 429: a key that found its limit stays just short of it instead of
+ * probing it again (a 429 can cost a whole second's rest).
+ */
+const PACE_BACKOFF = 1.25;
+const PACE_BACKOFF_UNHINTED = 1.5;
+const PACE_PROBE = 64;
+const PACE_FLOOR = 1.05;
+
+/** Hints in whole seconds are rounded up: the slot may free up to this much earlier than stated. */
+const WHOLE_SECOND_MS = 1_000;
+
+/** Grants a key remembers while it waits for an answer to count them against (see `KeyAllowance.sent`). */
+const MAX_SENT_SEQS = 256;
 
 /**
- * How many leases the key takes at once now: its `maxConcurrent`, or the slow-start window while
- * that is tighter; `null` = uncapped.
+ * How many leases the key takes at once now: its `maxConcurrent`, or the slow-start cap while that
+ * is tighter; `null` = uncapped.
  */
 export function concurrencyCap(context: KeyContext): number | null {
   const configured = context.settings.maxConcurrent;
-  const allowance = context.allowance;
-  if (allowance === null || !inSlowStart(allowance)) return configured;
-  return configured === null ? allowance.remaining : Math.min(configured, allowance.remaining);
+  const slowCap = context.allowance?.slowCap ?? 0;
+  if (slowCap === 0) return configured;
+  return configured === null ? slowCap : Math.min(configured, slowCap);
 }
 
 /**
  * Why the key is in `state`: its health's reason, or — busy below its `maxConcurrent` because its
- * slow-start window is full — `slow-start`.
+ * slow-start cap is full — `slow-start`.
  */
 export function stateReason(context: KeyContext, state: KeyStateName): KeyReason | null {
   const reason = context.health.reason;
-  if (reason !== null || state !== 'busy' || !inSlowStart(context.allowance)) return reason;
+  if (reason !== null || state !== 'busy' || (context.allowance?.slowCap ?? 0) === 0) return reason;
   const configured = context.settings.maxConcurrent;
   return configured !== null && context.inFlight >= configured ? null : 'slow-start';
 }
 
-/** Knows what a window admits and how long it lasts: sends a window, then rests (see `KeyAllowance`). */
-function isPaced(allowance: KeyContext['allowance']): boolean {
-  return allowance !== null && allowance.perWindow > 0 && allowance.windowMs > 0;
+/**
+ * A stated reset counts from when the provider counted the call: some time after the key granted it
+ * (transit, a busy event loop), and no later than its answer. The key waits a hundredth of the reset
+ * or a tenth of the call's latency longer (at least 1 ms), whichever is longer, so that its next call
+ * does not arrive just before the slot frees.
+ */
+function resetMarginMs(resetMs: number, latencyMs: number | undefined): number {
+  const latency = latencyMs !== undefined && Number.isFinite(latencyMs) ? Math.max(0, latencyMs) : 0;
+  return Math.max(1, Math.ceil(resetMs / 100), Math.ceil(latency / 10));
 }
 
-/** A new key's slow-start window: counts its successes from the first lease, in case a 429 asks what it got through. */
+/** A new key: in slow start, learning from its first episode. */
 const SLOW_START: KeyAllowance = {
-  remaining: SLOW_START_WINDOW,
+  remaining: -1,
   resetAt: 0,
-  perWindow: 0,
-  windowMs: -1,
-  seq: 0,
-  admitted: 0,
-  learnFrom: -1,
-  learnTo: -1,
-  learned: 0,
-  refusedSeq: 0,
-  slackMs: 0,
+  heardSeq: 0,
+  sent: [],
+  countedTo: 0,
+  slowCap: SLOW_START_WINDOW,
+  gapMs: 0,
+  lossGapMs: 0,
+  nextAt: 0,
+  since: 0,
+  fromSeq: 0,
+  got: 0,
+  spanMs: 0,
+  toSeq: -1,
 };
 
+/** Nothing learned and no slow start: the key has no use for an allowance. */
+function isBlank(allowance: KeyAllowance): boolean {
+  return (
+    allowance.remaining < 0 && allowance.slowCap === 0 && allowance.gapMs === 0 && allowance.spanMs === 0
+  );
+}
+
+/** A grant changes `allowance`: it spends what remains, moves the pace's meter, or starts an episode. */
+function movesAllowance(allowance: KeyAllowance): boolean {
+  return allowance.remaining >= 0 || allowance.gapMs > 0 || (allowance.since === 0 && allowance.spanMs === 0);
+}
+
 /**
- * The allowance after the success of lease `seq`: a slow-start window widens by one (until it is
- * dropped); a success of the current window counts as admitted; a success of the window a 429 episode
- * learns from — however late it answers — raises what a window admits, and the open window with it.
+ * The allowance after the success of lease `seq`: the slow-start cap widens by one (until it is
+ * dropped); a success of the learning episode counts — however late it answers — and refines the
+ * pace learned from it.
  */
 function credited(allowance: KeyContext['allowance'], seq: number): KeyContext['allowance'] {
   if (allowance === null) return null;
-  const admitted = seq > allowance.seq ? allowance.admitted + 1 : allowance.admitted;
-  if (inSlowStart(allowance)) {
-    const remaining = allowance.remaining + 1;
-    return remaining >= SLOW_START_DONE ? null : { ...allowance, remaining, admitted };
-  }
-  const learning =
-    allowance.learnFrom >= 0 &&
-    seq > allowance.learnFrom &&
-    (allowance.learnTo < 0 || seq <= allowance.learnTo);
-  if (!learning) return admitted === allowance.admitted ? allowance : { ...allowance, admitted };
-  const learned = allowance.learned + 1;
-  const rises = allowance.learnTo >= 0 && learned > allowance.perWindow;
-  return {
+  const inEpisode = seq > allowance.fromSeq && (allowance.toSeq < 0 || seq <= allowance.toSeq);
+  const slowCap =
+    allowance.slowCap > 0 && allowance.slowCap + 1 < SLOW_START_DONE ? allowance.slowCap + 1 : 0;
+  if (!inEpisode && slowCap === allowance.slowCap && allowance.gapMs === 0) return allowance;
+  const got = inEpisode ? allowance.got + 1 : allowance.got;
+  const next = {
     ...allowance,
-    admitted,
-    learned,
-    // Got through after an earlier lease of its window was refused: the window opened too early.
-    refusedSeq: allowance.learnTo < 0 && seq > allowance.refusedSeq ? -1 : allowance.refusedSeq,
-    perWindow: rises ? learned : allowance.perWindow,
-    remaining: rises ? allowance.remaining + 1 : allowance.remaining,
+    slowCap,
+    got,
+    gapMs:
+      inEpisode && allowance.spanMs > 0
+        ? allowance.spanMs / got
+        : Math.max(allowance.lossGapMs * PACE_FLOOR, allowance.gapMs * (1 - 1 / PACE_PROBE)),
   };
+  return isBlank(next) ? null : next;
 }
 
 /**
- * Calls reach the provider a little later than they are granted, and not all equally late: after a
- * paced window's last grant the key waits its window plus this much (a hundredth, at least 1 ms), so
- * that the next window's first call cannot overtake the previous one's last in the provider's window.
+ * The pace a 429 teaches. The first, of a key not paced yet: the episode got `got` calls through
+ * from `since` until `freesAt`, when the 429 says (or, unhinted, the rest assumes) a slot frees — on
+ * a window that was empty when the key began, that is one window's worth, whatever the window's
+ * shape. A hint in whole seconds may overstate the wait by up to a second: the span is then taken at
+ * its shortest, never shorter than the hint itself, and the pace is only an upper bound on the gap
+ * (as it is unhinted), which the key narrows quickly. Later 429s of leases granted at the pace widen
+ * the gap. A key whose answers state what remains goes by them instead.
  */
-function windowSlackMs(allowance: KeyAllowance): number {
-  return Math.max(allowance.slackMs, 1, Math.ceil(allowance.windowMs / 100));
-}
-
-/** When a spent paced window may be followed by a full one: every call of it has left the provider's window. */
-function nextWindowAt(context: KeyContext, allowance: KeyAllowance): number {
-  return Math.max(allowance.resetAt, context.lastUsedAt + allowance.windowMs + windowSlackMs(allowance));
+function learnedPace(
+  allowance: KeyAllowance,
+  seq: number,
+  freesAt: number,
+  hintMs: number | undefined,
+  lastLeaseSeq: number,
+): KeyAllowance {
+  // A lease granted before the pace last changed says nothing about the pace.
+  if (
+    allowance.heardSeq > 0 ||
+    seq <= allowance.fromSeq ||
+    (allowance.toSeq >= 0 && seq <= allowance.toSeq)
+  ) {
+    return allowance;
+  }
+  if (allowance.gapMs > 0 || allowance.since === 0) {
+    const backoff = hintMs === undefined ? PACE_BACKOFF_UNHINTED : PACE_BACKOFF;
+    const gapMs = backoff * allowance.gapMs;
+    return {
+      ...allowance,
+      slowCap: 0,
+      gapMs,
+      lossGapMs: allowance.gapMs,
+      nextAt: Math.max(allowance.nextAt, freesAt + gapMs),
+      fromSeq: lastLeaseSeq,
+      since: 0,
+      got: 0,
+      spanMs: 0,
+      toSeq: -1,
+    };
+  }
+  const rounded = hintMs !== undefined && hintMs > 0 && hintMs % WHOLE_SECOND_MS === 0;
+  const spanMs = Math.max(
+    hintMs ?? 0,
+    (rounded ? freesAt - WHOLE_SECOND_MS + 1 : freesAt) - allowance.since,
+    1,
+  );
+  // Nothing got through: there is no pace to learn; the next episode may tell.
+  if (allowance.got === 0) return { ...allowance, slowCap: 0, since: 0, fromSeq: lastLeaseSeq };
+  const got = allowance.got;
+  const exact = hintMs !== undefined && !rounded;
+  return {
+    ...allowance,
+    slowCap: 0,
+    gapMs: spanMs / got,
+    lossGapMs: exact ? spanMs / got : 0,
+    spanMs,
+    toSeq: lastLeaseSeq,
+  };
 }
 
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
-
-/**
- * The allowance when its window (or the rest that used it up) ends. A paced allowance opens a full
- * window. After a 429 episode's rest, a window admits what the window that drew the 429 got through
- * (at least one: its late answers raise it) — unless that window opened too early rather than too
- * full (nothing got through, or something after the refusal): then what it admits stands, and the
- * key waits longer after a window's last grant. A header-clocked one admits one lease, whose
- * response says how much more.
- */
-function nextAllowanceWindow(context: KeyContext): Pick<KeyContext, 'allowance'> {
-  const learned = context.allowance;
-  if (!learned || inSlowStart(learned)) return { allowance: learned };
-  const resting = learned.learnFrom >= 0 && learned.learnTo < 0;
-  if (learned.windowMs > 0 && (learned.perWindow > 0 || resting)) {
-    const early = resting && learned.perWindow > 0 && (learned.refusedSeq < 0 || learned.learned === 0);
-    // Nothing got through and nothing is left to answer: there is no pace to learn.
-    if (resting && !early && learned.learned === 0 && context.inFlight <= 0) return { allowance: null };
-    const perWindow = resting && !early ? Math.max(1, learned.learned) : learned.perWindow;
-    return {
-      allowance: {
-        ...learned,
-        remaining: perWindow,
-        resetAt: 0,
-        perWindow,
-        seq: context.lastLeaseSeq,
-        admitted: 0,
-        learnTo: resting ? context.lastLeaseSeq : learned.learnTo,
-        slackMs: early ? Math.min(learned.windowMs / 4, 2 * windowSlackMs(learned)) : learned.slackMs,
-      },
-    };
-  }
-  if (learned.remaining <= 0)
-    return { allowance: { ...learned, remaining: 1, resetAt: 0, seq: context.lastLeaseSeq, admitted: 0 } };
-  return { allowance: learned };
-}
 
 /**
  * A success with nothing for the key to weigh: its headers set no rest and teach no allowance, and
@@ -227,17 +268,16 @@ function countedAt(context: KeyContext, now: number, latencyMs: number | undefin
 }
 
 /**
- * What a key's context becomes when its cooldown ends at `now`: no deadline, no cooling reason. A
- * spent allowance rested for its next window (settleAllowance made the cooldown last that long);
- * a paced one whose window's calls have all left the provider's window starts afresh.
+ * What a key's context becomes when its cooldown ends at `now`: no deadline, no cooling reason. A key
+ * whose answers said nothing remains rested until the stated reset: now one call goes out, whose
+ * answer says how many more.
  */
-function cooldownEnded(context: KeyContext, now: number): Partial<KeyContext> {
+function cooldownEnded(context: KeyContext): Partial<KeyContext> {
   const allowance = context.allowance;
   const health = context.health;
   return {
-    ...(allowance &&
-    (allowance.remaining <= 0 || (isPaced(allowance) && nextWindowAt(context, allowance) <= now))
-      ? nextAllowanceWindow(context)
+    ...(allowance && allowance.remaining === 0
+      ? { allowance: { ...allowance, remaining: 1, resetAt: 0 } }
       : {}),
     health: {
       ...health,
@@ -353,24 +393,26 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       atCapacity: ({ context }) =>
         (context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent) ||
         (context.allowance !== null &&
-          (inSlowStart(context.allowance)
-            ? context.inFlight >= context.allowance.remaining
-            : context.allowance.remaining <= 0)),
+          (context.allowance.remaining === 0 ||
+            (context.allowance.slowCap > 0 && context.inFlight >= context.allowance.slowCap))),
+      // The grant uses up what the key was told remains, fills its slow-start cap, or must wait
+      // for its pace: `routing` decides where the key rests.
       grantSpendsAllowance: ({ context }) =>
         context.allowance !== null &&
-        (inSlowStart(context.allowance)
-          ? context.inFlight + 1 >= context.allowance.remaining
-          : context.allowance.remaining <= 1),
-      // A counted allowance (not the slow-start window, which works like a concurrency cap).
-      hasAllowance: ({ context }) => context.allowance !== null && !inSlowStart(context.allowance),
+        (context.allowance.remaining === 1 ||
+          context.allowance.gapMs > 0 ||
+          (context.allowance.slowCap > 0 && context.inFlight + 1 >= context.allowance.slowCap)),
+      // The grant changes the allowance: what remains, the pace's meter, or an episode's start.
+      hasAllowance: ({ context }) => context.allowance !== null && movesAllowance(context.allowance),
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
-      // The common grant: no budget or counted allowance to spend, room left under the cap and in
-      // the slow-start window — every guard after it would refuse, so it only saves evaluating
+      // The common grant: no budget, allowance or pace to spend, room left under the cap and in
+      // the slow-start cap — every guard after it would refuse, so it only saves evaluating
       // them (the acquire hot path).
       grantIsPlain: ({ context }) =>
         context.settings.budget === null &&
         (context.allowance === null ||
-          (inSlowStart(context.allowance) && context.inFlight + 1 < context.allowance.remaining)) &&
+          (!movesAllowance(context.allowance) &&
+            (context.allowance.slowCap === 0 || context.inFlight + 1 < context.allowance.slowCap))) &&
         (context.settings.maxConcurrent === null || context.inFlight + 1 < context.settings.maxConcurrent),
       // The common settle: a lease is out, nothing to learn or rest, no budget to reconcile — the
       // guards after it would all refuse (the release hot path).
@@ -478,47 +520,76 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         health: { ...context.health, lastPenaltyAt: deps.now() },
       })),
       releaseProbe: assign(({ context }) => ({ health: { ...context.health, probeSeq: 0 } })),
-      spendAllowance: assign(({ context }) =>
-        context.allowance && !inSlowStart(context.allowance)
-          ? { allowance: { ...context.allowance, remaining: context.allowance.remaining - 1 } }
-          : {},
-      ),
-      // A response without headers still shows a header-clocked window moved: one more lease, never stuck.
-      creditAllowance: assign(({ context }) => {
+      // A grant spends what the key was told remains, moves its pace's meter, and (first grant of a
+      // learning episode) marks when the key began sending.
+      spendAllowance: assign(({ context, event }) => {
         const allowance = context.allowance;
-        // A paced window opens when its time has come (settleAllowance), never one lease early.
-        if (!allowance || inSlowStart(allowance) || isPaced(allowance)) return {};
-        return allowance.remaining <= 0 && allowance.resetAt <= deps.now()
-          ? { allowance: { ...allowance, remaining: 1, resetAt: 0 } }
-          : {};
-      }),
-      // Leases still out were granted after the provider counted this response's `remaining`, so
-      // they come off it: the estimate errs low, never into a 429. The limit (or, unstated, at least
-      // remaining + 1) is what a window admits; the longest reset seen is how long a window lasts.
-      learnAllowance: assign(({ context, event }) => {
-        if (event.type !== 'lease.release' || !event.allowance) return {};
-        const told = event.allowance;
-        const prior = context.allowance;
-        const known = prior !== null && !inSlowStart(prior) ? prior : null;
-        const counted = told.remaining - context.inFlight;
-        // A key paced by an rpm budget spreads its calls over the window instead of sending them in
-        // a burst, so resting a whole window after a window's last grant would halve its rate: its
-        // headers stay the clock (rest until the stated reset, then one lease whose answer says
-        // how many more).
-        const spread = context.settings.budget !== null && context.settings.budget.rpm !== null;
+        if (!allowance) return {};
+        const now = event.type === 'lease.grant' ? (event.at ?? deps.now()) : deps.now();
+        const seq = event.type === 'lease.grant' ? event.seq : context.lastLeaseSeq;
+        // Grants are remembered only once an answer has said what remains (see learnAllowance).
+        const sent = allowance.sent;
+        const tracks = allowance.remaining >= 0;
+        const full = tracks && sent.length >= MAX_SENT_SEQS;
         return {
           allowance: {
-            remaining: known && isPaced(known) ? Math.min(known.remaining, counted) : counted,
-            resetAt: countedAt(context, deps.now(), event.latencyMs) + told.resetMs,
-            perWindow: told.limit ?? Math.max(known?.perWindow ?? 0, told.remaining + 1),
-            windowMs: spread ? (known?.windowMs ?? 0) : Math.max(known?.windowMs ?? 0, told.resetMs),
-            seq: prior?.seq ?? context.lastLeaseSeq,
-            admitted: prior?.admitted ?? 0,
-            learnFrom: known?.learnFrom ?? -1,
-            learnTo: known?.learnTo ?? -1,
-            learned: known?.learned ?? 0,
-            refusedSeq: known?.refusedSeq ?? 0,
-            slackMs: known?.slackMs ?? 0,
+            ...allowance,
+            remaining: allowance.remaining > 0 ? allowance.remaining - 1 : allowance.remaining,
+            sent: !tracks ? sent : full ? [...sent.slice(1), { seq, at: now }] : [...sent, { seq, at: now }],
+            countedTo: full ? (sent[0]?.seq ?? allowance.countedTo) : allowance.countedTo,
+            nextAt: allowance.gapMs > 0 ? Math.max(allowance.nextAt, now) + allowance.gapMs : 0,
+            since:
+              allowance.since === 0 && allowance.gapMs === 0 && allowance.spanMs === 0
+                ? now
+                : allowance.since,
+          },
+        };
+      }),
+      // An answer without headers after the stated reset still shows a slot moved: one more lease,
+      // never stuck waiting for headers that do not come.
+      creditAllowance: assign(({ context }) => {
+        const allowance = context.allowance;
+        return allowance && allowance.remaining === 0 && allowance.resetAt <= deps.now()
+          ? { allowance: { ...allowance, remaining: 1 } }
+          : {};
+      }),
+      // What the newest answer said remains, less the leases granted after its call (the provider
+      // had not counted them). Before the key has heard a count it does not know which leases those
+      // are: all those still out come off. An answer older than the one the key last heard is stale.
+      // The reset counts from when the provider counted the call, and a hundredth later.
+      learnAllowance: assign(({ context, event }) => {
+        if (event.type !== 'lease.release' || !event.allowance) return {};
+        const prior = context.allowance ?? { ...SLOW_START, slowCap: 0, since: 0 };
+        if (event.seq < prior.heardSeq) return {};
+        const told = event.allowance;
+        const grantedAt = prior.sent.find((lease) => lease.seq === event.seq)?.at;
+        const knows = prior.remaining >= 0 && event.seq > prior.countedTo && grantedAt !== undefined;
+        const later = knows
+          ? prior.sent.filter(
+              (lease) => lease.seq !== event.seq && (lease.seq > event.seq || lease.at >= grantedAt),
+            )
+          : [];
+        const since = knows ? later.length : context.inFlight;
+        const remaining = Math.max(0, told.remaining - since);
+        // A rest for a spent allowance ends when a newer answer says requests and tokens remain.
+        const health = context.health;
+        const lifts =
+          remaining > 0 && event.restMs === undefined && health.reason === 'quota' && !recovering(health);
+        return {
+          ...(lifts ? { health: { ...health, cooldownUntil: 0, reason: null } } : {}),
+          allowance: {
+            ...prior,
+            remaining,
+            resetAt:
+              countedAt(context, deps.now(), event.latencyMs) +
+              told.resetMs +
+              resetMarginMs(told.resetMs, event.latencyMs),
+            heardSeq: event.seq,
+            sent: later,
+            countedTo: knows ? prior.countedTo : context.lastLeaseSeq,
+            slowCap: 0,
+            gapMs: 0,
+            spanMs: 0,
           },
         };
       }),
@@ -623,41 +694,36 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         // neither escalate nor extend an unhinted rest (a burst of ten is one rate limit, not ten).
         const health = context.health;
         const sameEpisode = !hinted && health.cooldownUntil > now && health.reason === 'rate-limited';
-        const streak = hinted ? 0 : sameEpisode ? health.rateLimitStreak : health.rateLimitStreak + 1;
+        const learned = context.allowance ?? { ...SLOW_START, slowCap: 0, fromSeq: context.lastLeaseSeq };
+        const escalates = !hinted && !sameEpisode;
+        const streak = hinted ? 0 : escalates ? health.rateLimitStreak + 1 : health.rateLimitStreak;
+        // A paced key told to wait whole seconds (rounded up) may be back a second early: the slot
+        // frees within the last second stated, and its pace spaces the calls after it.
+        const early = hinted && learned.gapMs > 0 && hint > 0 && hint % WHOLE_SECOND_MS === 0;
         const waitMs = hinted
-          ? Math.max(0, startedAt + hint - now)
-          : sameEpisode
-            ? 0
-            : Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1));
+          ? Math.max(0, startedAt + hint - (early ? WHOLE_SECOND_MS - 1 : 0) - now)
+          : escalates
+            ? Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1))
+            : 0;
         // Cooldowns extend, never shorten: a short hint must not erase a long one.
         const cooldownUntil = Math.max(health.cooldownUntil, now + waitMs);
         const cooling = cooldownUntil > now;
-        // A hinted 429 that begins an episode says how long a window of this key lasts; what a window
-        // admits is what the window that drew it (the leases since it opened) got through, counted
-        // as its answers come in, however late (see credited, nextAllowanceWindow).
         const beginsEpisode = !(health.cooldownUntil > now && health.reason === 'rate-limited');
-        const learned = context.allowance;
-        const allowance: KeyContext['allowance'] =
-          hinted && beginsEpisode && waitMs > 0
-            ? {
-                remaining: 0,
-                resetAt: cooldownUntil,
-                // A paced key keeps what a window admits until the episode shows whether its window
-                // was too full (then it learns anew) or opened too early.
-                perWindow:
-                  learned && isPaced(learned) && event.type === 'lease.rateLimit' && event.seq > learned.seq
-                    ? learned.perWindow
-                    : 0,
-                windowMs: Math.max(learned?.windowMs ?? 0, hint),
-                seq: learned?.seq ?? 0,
-                admitted: learned?.admitted ?? 0,
-                learnFrom: learned?.seq ?? 0,
-                learnTo: -1,
-                learned: learned?.admitted ?? 0,
-                refusedSeq: event.type === 'lease.rateLimit' ? event.seq : 0,
-                slackMs: learned?.slackMs ?? 0,
-              }
+        // What the key got through before this 429, and when it says (or, unhinted, the rest
+        // assumes) a slot frees, sets or widens the key's pace (see learnedPace). A key that knew
+        // nothing starts learning now. What answers said remains is spent: after the rest, one call.
+        const taught =
+          event.type === 'lease.rateLimit' && (hinted || !sameEpisode)
+            ? learnedPace(
+                learned,
+                event.seq,
+                hinted ? startedAt + hint - (early ? WHOLE_SECOND_MS - 1 : 0) : now + waitMs,
+                hinted ? hint : undefined,
+                context.lastLeaseSeq,
+              )
             : learned;
+        const allowance =
+          cooling && taught.remaining > 0 ? { ...taught, remaining: 0, resetAt: cooldownUntil } : taught;
         return {
           inFlight: context.inFlight - 1,
           counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
@@ -682,35 +748,44 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       })),
       // The timer firing *is* the deadline passing: clear it rather than re-reading the clock, so the
       // outcome does not depend on timer precision (and model traversal, which freezes time, agrees).
-      endCooldown: assign(({ context }) => cooldownEnded(context, deps.now())),
+      endCooldown: assign(({ context }) => cooldownEnded(context)),
       // A settle can reach `routing` after the deadline but before the timer fired (a real timer is
       // late; a timer due at the same instant may run first): end the rest as the timer would have,
       // or the key leaves `cooling` with a stale deadline and its reason (`available`, `budget`).
       endLapsedCooldown: assign(({ context }) => {
         const now = deps.now();
         const until = context.health.cooldownUntil;
-        return until !== 0 && until <= now ? cooldownEnded(context, now) : {};
+        return until !== 0 && until <= now ? cooldownEnded(context) : {};
       }),
-      // Where a used-up allowance leaves the key: resting until its next window (paced) or its reset
-      // (a timer), starting a new window once that has passed, or — header-clocked with nothing out
-      // to answer — one more.
+      // Where the allowance leaves the key: resting until the reset its answers stated once what
+      // they said remains is spent (a timer), or — the reset passed, nothing out to answer — one
+      // more call; resting until its pace's next slot.
       settleAllowance: assign(({ context }) => {
         const allowance = context.allowance;
-        if (!allowance || allowance.remaining > 0 || inSlowStart(allowance)) return {};
-        const paced = isPaced(allowance);
-        if (!paced && allowance.resetAt === 0)
-          return context.inFlight > 0 ? {} : { allowance: { ...allowance, remaining: 1 } };
-        const openAt = paced ? nextWindowAt(context, allowance) : allowance.resetAt;
-        if (openAt <= deps.now()) return nextAllowanceWindow(context);
+        if (!allowance) return {};
+        const now = deps.now();
+        const spent = allowance.remaining === 0;
+        if (spent && allowance.resetAt !== 0 && allowance.resetAt <= now)
+          return { allowance: { ...allowance, remaining: 1, resetAt: 0 } };
+        const openAt = Math.max(spent ? allowance.resetAt : 0, allowance.gapMs > 0 ? allowance.nextAt : 0);
         const health = context.health;
-        if (recovering(health) || DEAD_REASONS.has(health.reason) || health.cooldownUntil >= openAt) {
+        if (
+          openAt <= now ||
+          recovering(health) ||
+          DEAD_REASONS.has(health.reason) ||
+          health.cooldownUntil >= openAt
+        ) {
           return {};
         }
         return {
           health: {
             ...health,
             cooldownUntil: openAt,
-            reason: COOLING_REASONS.has(health.reason) ? health.reason : 'quota',
+            reason: COOLING_REASONS.has(health.reason)
+              ? health.reason
+              : spent && allowance.resetAt >= openAt
+                ? 'quota'
+                : 'paced',
           },
         };
       }),
@@ -865,7 +940,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         },
       },
       busy: {
-        description: 'At its concurrency cap; the next settle frees a slot.',
+        description:
+          'At its concurrency cap (maxConcurrent, or its slow-start cap), or waiting for an answer to say more remains; a settle frees a slot.',
         on: {
           'lease.release': [
             { guard: 'noLeaseOut' },
@@ -894,7 +970,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         },
       },
       cooling: {
-        description: 'Resting until cooldownUntil (rate-limited, budget or quota). Never polled.',
+        description:
+          'Resting until cooldownUntil (rate-limited, budget, quota, or paced at a learned pace). Never polled.',
         entry: 'labelCooldown',
         after: { cooldownElapsed: { target: 'routing', actions: 'endCooldown' } },
         on: {

@@ -4,16 +4,18 @@ import type { BudgetLimits, BudgetState } from '../limits/budget.js';
 export type KeyStateName = 'available' | 'busy' | 'cooling' | 'exhausted' | 'draining';
 
 /**
- * Why a key is cooling (`rate-limited`, `budget`, `quota`), exhausted (`failures`, `quota`,
- * `revoked`, `disabled`), or busy below its `maxConcurrent` because it is new (`slow-start`: a key
- * with no history takes at most 10 leases at once, one more per success, until its provider's
- * answers say more — see `KeyAllowance`). `quota` is cooling when a success said the window's quota
- * is used up until a known reset, and exhausted when a 429 said a spend or daily quota is spent.
+ * Why a key is cooling (`rate-limited`, `budget`, `quota`, `paced`), busy under its slow-start cap
+ * (`slow-start`) or exhausted (`failures`, `quota`, `revoked`, `disabled`). `quota` is cooling when a
+ * success said the requests or tokens left are used up until a stated reset, and exhausted when a
+ * 429 said a spend or daily quota is spent. `paced` rests between grants at the pace the key learned
+ * from 429s. `slow-start`: a new key that has heard nothing of its limits yet takes a few leases at
+ * once (see `KeyAllowance`), whatever `maxConcurrent` says.
  */
 export type KeyReason =
   | 'rate-limited'
   | 'budget'
   | 'quota'
+  | 'paced'
   | 'slow-start'
   | 'failures'
   | 'revoked'
@@ -24,6 +26,7 @@ export const KEY_REASONS: readonly KeyReason[] = [
   'rate-limited',
   'budget',
   'quota',
+  'paced',
   'slow-start',
   'failures',
   'revoked',
@@ -117,58 +120,62 @@ export interface KeyContext {
   lastUsedAt: number;
   /** Budget meters, or `null` when the key has no budget. */
   budget: BudgetState | null;
-  /** What the key learned it may send, and how it paces windows; `null` = nothing learned: no limit. */
+  /** What the key learned it may send, and at what pace; `null` = nothing learned: no limit. */
   allowance: KeyAllowance | null;
   /** Streaks, cooldown, exhaustion and recovery; replaced as a whole when any of it changes. */
   health: KeyHealth;
 }
 
 /**
- * A key's allowance: `remaining` leases in the current window. Three kinds share the shape:
- * - **slow start** (`windowMs` −1): a new key's concurrency cap of `remaining` leases, one wider per
- *   success, dropped once the key has proven itself;
- * - **paced** (`perWindow` ≥ 1 and `windowMs` > 0): the provider admits `perWindow` calls in any
- *   `windowMs`. The key sends a window's leases, and once they are spent rests until `windowMs` (plus
- *   a hundredth, for the calls' transit) after the *last* of them — then every call of the window has
- *   left the provider's sliding window, so a whole new window fits. Learned from the limit and reset
- *   headers of successes, or from a 429 episode: what the window that drew the 429 got through (its
- *   successes, however late they answer), per the 429's retry hint;
- * - **header-clocked** (otherwise): the latest success said `remaining` until `resetAt`; at the reset
- *   one lease goes out, whose answer says how much more.
+ * What a key learned of its provider's limit, from answers alone (nothing here is configured):
+ * - **told** (`remaining` ≥ 0): the newest answer's rate-limit headers said how many requests
+ *   remain; the key starts at most that many, less the leases out since, then rests until the
+ *   reset the answer stated (the earliest moment *a* slot may free, not a promise of a whole
+ *   window) and sends one call, whose answer says how many more;
+ * - **paced** (`gapMs` > 0): 429s showed what the provider admits; the key spaces its grants
+ *   `gapMs` apart, as an `rpm` budget does, instead of bursting after each rest. The first 429
+ *   sets the pace from what the key got through since it started sending and when the 429 said
+ *   a slot frees; each later 429 of a paced lease widens the gap;
+ * - **slow start** (`slowCap` > 0): a new key that has heard nothing yet takes at most `slowCap`
+ *   leases at once, one more per success; it ends once an answer states what remains, a 429
+ *   sets a pace, or the cap reaches 1 000.
  */
 export interface KeyAllowance {
-  /** Leases the key may still start in this window (the cap, in slow start). */
+  /** Leases the key may still start before it hears more; −1 = no answer stated it (no cap). */
   readonly remaining: number;
-  /**
-   * Not before this instant (epoch ms) once `remaining` is spent: the reset a success's headers
-   * stated, measured from when the provider counted the call (its start, later by what it took beyond
-   * the key's usual latency; its answer, at the key's first success), or the end of a 429 episode's
-   * rest; 0 = not stated.
-   */
+  /** When the newest answer said a slot frees (epoch ms, from when the provider counted it); 0 = not stated. */
   readonly resetAt: number;
-  /** Calls one window admits; 0 = not known (yet). */
-  readonly perWindow: number;
-  /** Length of the provider's window (ms); 0 = unknown; −1 = slow start. */
-  readonly windowMs: number;
-  /** Grant sequence before the current window: leases with a larger `seq` belong to it. */
-  readonly seq: number;
-  /** Successes of the current window's leases so far. */
-  readonly admitted: number;
+  /** Grant sequence of the lease whose answer set `remaining`: an older answer is stale and ignored. */
+  readonly heardSeq: number;
   /**
-   * The window a 429 episode learns from: leases with `learnFrom` < seq ≤ `learnTo` (−1: up to now,
-   * while the episode rests). `learnFrom` −1: not learning.
+   * The leases granted since the answer that set `remaining` was granted (sequence and grant time,
+   * at most 256, oldest dropped): a newer answer's count is less those granted after it — or at the
+   * same instant, since calls granted together reach the provider in no particular order.
    */
-  readonly learnFrom: number;
-  readonly learnTo: number;
-  /** Successes of that window so far; `perWindow` rises to it as its late answers come in. */
-  readonly learned: number;
+  readonly sent: readonly { readonly seq: number; readonly at: number }[];
+  /** Every lease granted after this sequence is in `sent` (tracking began, or the oldest was dropped). */
+  readonly countedTo: number;
+  /** Leases out at once while in slow start; 0 = not in slow start. */
+  readonly slowCap: number;
+  /** Learned pace: ms between grants; 0 = not paced. */
+  readonly gapMs: number;
+  /** The gap at which the pace last drew a 429 (ms); 0 = none yet. Near it the gap narrows slowly. */
+  readonly lossGapMs: number;
+  /** The pace's meter: when the next lease may be granted (epoch ms, as an rpm budget's). */
+  readonly nextAt: number;
+  /** When the key began sending in the episode a first 429 learns from (epoch ms); 0 = not yet. */
+  readonly since: number;
+  /** Leases with a larger grant sequence belong to that episode. */
+  readonly fromSeq: number;
+  /** Successes of the episode's leases so far (late answers included, while `spanMs` > 0). */
+  readonly got: number;
   /**
-   * The lease whose 429 began the episode. A later lease of the same window that got through shows
-   * the window opened too early (its first calls overtook the previous window's last), not too full.
+   * From `since` to when the episode's 429 said a slot frees (ms), once it came: the pace is
+   * `spanMs / got`, refined as the episode's late successes come in; 0 = not learned.
    */
-  readonly refusedSeq: number;
-  /** Extra wait after a paced window's last grant (ms); widened each time a window opened too early. */
-  readonly slackMs: number;
+  readonly spanMs: number;
+  /** Leases up to this grant sequence still count toward `got` after the 429; −1 = the episode is open. */
+  readonly toSeq: number;
 }
 
 /**

@@ -201,16 +201,17 @@ export class KeyIndex {
 
   #reindex(entry: KeyEntry): void {
     const { budget, allowance, settings } = entry.context;
-    // A new key's slow-start window works like a concurrency cap (allowance.windowMs < 0).
-    const slowStart = allowance !== null && allowance.windowMs < 0;
+    // A slow-start cap works like a concurrency cap; what answers said remains, or a pace, is
+    // counted by the key itself.
+    const counted = allowance !== null && (allowance.remaining >= 0 || allowance.gapMs > 0);
     const eligible =
       entry.schedulable &&
       // A budgeted key, or one with a counted allowance, takes one grant per pool step: the key
       // itself decides whether the grant used it up, and the pool must not hand out a second first.
-      ((budget === null && (allowance === null || slowStart)) || entry.pending.length === 0) &&
+      ((budget === null && !counted) || entry.pending.length === 0) &&
       ((entry.state === 'available' &&
         (settings.maxConcurrent === null || entry.inFlight < settings.maxConcurrent) &&
-        (!slowStart || entry.inFlight < allowance.remaining)) ||
+        (allowance === null || allowance.slowCap === 0 || entry.inFlight < allowance.slowCap)) ||
         (entry.sub === 'probeReady' && entry.pending.length === 0));
     if (eligible !== entry.eligible) this.#setEligible(entry, eligible);
     else if (eligible) this.#tracker?.update(entry);

@@ -42,7 +42,10 @@ describe('failures and exhaustion', () => {
     (await pool.acquire()).rateLimited({ retryAfterMs: 10 });
     clock.advance(10);
     (await pool.acquire()).fail(new Error('500'));
-    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'available', consecutiveFailures: 1 });
+    // Not exhausted (maxFailures 2): the 429 between the failures reset the count. The key may rest
+    // at the pace the 429 taught, but it is not out.
+    expect(pool.snapshot().keys[0]?.consecutiveFailures).toBe(1);
+    expect(pool.snapshot().keys[0]?.state).not.toBe('exhausted');
   });
 
   it('admits exactly one probe after the recovery delay; success brings the key back', async () => {

@@ -102,7 +102,9 @@ const paths = getShortestPaths(model, {
       c.health.probeSeq,
       c.health.draining,
       c.health.reason,
-      c.allowance === null ? null : [Math.min(c.allowance.remaining, 2), c.allowance.windowMs > 0],
+      c.allowance === null
+        ? null
+        : [Math.min(c.allowance.remaining, 2), c.allowance.slowCap > 0, c.allowance.gapMs > 0],
     ]);
   },
   // Only what the pool can actually do: grant to an eligible key; settle a lease that is out.

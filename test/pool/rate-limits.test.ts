@@ -34,7 +34,7 @@ describe('learning from successful responses', () => {
     expect(state).toBe('available');
   });
 
-  it('grants no more than the remaining requests a success reported, then rests until the reset', async () => {
+  it('grants no more than the remaining requests a success reported; after the reset one call, whose answer says more', async () => {
     const { pool, clock } = await make(1);
     (await pool.acquire()).release({
       headers: { 'x-ratelimit-remaining-requests': '2', 'x-ratelimit-reset-requests': '1s' },
@@ -43,36 +43,42 @@ describe('learning from successful responses', () => {
     const second = pool.tryAcquire();
     expect(first && second).toBeTruthy();
     expect(pool.tryAcquire()).toBeUndefined();
-    // The window (3: the first answer's 2 remaining and itself) is spent: every call of it has left
-    // the provider's window a second (and a hundredth) after the last of them.
+    // The stated reset, and a hundredth of it more: calls do not all reach the provider equally fast.
     expect(pool.snapshot().keys[0]).toMatchObject({
       state: 'cooling',
       reason: 'quota',
       cooldownUntil: clock.now() + 1_010,
     });
     clock.advance(1_010);
-    // A whole new window: three leases, not a fourth.
-    expect([pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
+    // The reset is when *a* slot may free, not a whole window: one call goes out…
+    const probe = pool.tryAcquire();
+    expect(probe).toBeDefined();
     expect(pool.tryAcquire()).toBeUndefined();
-    first?.release();
+    // …and its answer says how many more.
+    probe?.release({
+      headers: { 'x-ratelimit-remaining-requests': '3', 'x-ratelimit-reset-requests': '1s' },
+    });
+    expect([pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
     expect(pool.tryAcquire()).toBeUndefined();
   });
 
-  it('opens a window of the stated limit after the reset, not one lease at a time', async () => {
+  it('counts against an answer only the leases the provider had not counted: those granted after it', async () => {
     const { pool, clock } = await make(1);
-    const headers = (remaining: number) => ({
-      'x-ratelimit-limit-requests': '5',
+    const told = (remaining: number) => ({
       'x-ratelimit-remaining-requests': String(remaining),
       'x-ratelimit-reset-requests': '1s',
     });
-    (await pool.acquire()).release({ headers: headers(0) });
-    expect(pool.snapshot().keys[0]?.state).toBe('cooling');
-    clock.advance(1_010);
-    const window = [1, 2, 3, 4, 5].map(() => pool.tryAcquire());
-    expect(window.every(Boolean)).toBe(true);
+    (await pool.acquire()).release({ headers: told(5) });
+    const earlier = pool.tryAcquire();
+    clock.advance(10);
+    const later = pool.tryAcquire();
+    // The later call answers first: the earlier one, still out, was counted before it.
+    later?.release({ headers: told(1) });
+    expect(pool.tryAcquire()).toBeDefined();
     expect(pool.tryAcquire()).toBeUndefined();
-    for (const [i, lease] of window.entries()) lease?.release({ headers: headers(4 - i) });
-    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_010 });
+    // An answer older than the one the key heard last is stale: it reopens nothing.
+    earlier?.release({ headers: told(4) });
+    expect(pool.tryAcquire()).toBeUndefined();
   });
 
   it("reads a new key's first resets from its first answer: cold calls reach the provider late", async () => {
@@ -83,7 +89,7 @@ describe('learning from successful responses', () => {
       keys: [{ key: keys[0] as string, limits: { requestsPerSecond: 10 } }],
     });
     // A new client's first window: its calls wait 80 ms for connections before the provider counts
-    // them, and answer 50 ms later; the headers say how many remain and when the window resets.
+    // them, and answer 50 ms later; the headers say how many remain and when a slot frees.
     const first = Array.from({ length: 10 }, () => pool.tryAcquire());
     clock.advance(80);
     const answers = first.map((lease) => provider.call(lease?.key ?? ''));
@@ -91,12 +97,11 @@ describe('learning from successful responses', () => {
     for (const [i, lease] of first.entries()) lease?.release({ headers: answers[i]?.headers });
     const openAt = pool.snapshot().keys[0]?.cooldownUntil ?? 0;
     clock.advance(Math.max(0, openAt - clock.now()));
-    // The next window's calls travel the usual 5 ms: none of them may reach the provider before the
-    // first window has left its sliding second.
-    const second = Array.from({ length: 10 }, () => pool.tryAcquire());
-    expect(second.every(Boolean)).toBe(true);
+    // The next call travels the usual 5 ms: it may not reach the provider before a slot has freed.
+    const next = pool.tryAcquire();
+    expect(next).toBeDefined();
     clock.advance(5);
-    expect(second.map((lease) => provider.call(lease?.key ?? '').status)).toEqual(Array(10).fill(200));
+    expect(provider.call(next?.key ?? '').status).toBe(200);
   });
 
   it('takes the headers of the seed-style string API too', async () => {
@@ -114,21 +119,44 @@ describe('learning from successful responses', () => {
 });
 
 describe('learning a pace from 429s', () => {
-  it('counts what the window that drew a 429 got through, however late its answers come', async () => {
+  it('spaces its grants at the pace a 429 showed, instead of bursting after the rest', async () => {
     const { pool, clock } = await make(1);
-    const [a, b, c] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
-    a?.rateLimited({ retryAfterMs: 1_000 });
-    expect(pool.snapshot().keys[0]?.state).toBe('cooling');
-    clock.advance(1_000);
-    // Nothing of that window has answered yet: one lease, until its answers say more.
-    expect(pool.tryAcquire()).toBeDefined();
-    expect(pool.tryAcquire()).toBeUndefined();
+    const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    a?.release();
     b?.release();
     c?.release();
-    // Two of it got through: the next window (a second and a hundredth after the last grant) admits two.
-    clock.advance(1_010);
-    expect([pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
+    // Three got through since the key began; a slot frees a second after it began: a third of a
+    // second apart, whatever shape the provider's window has.
+    d?.rateLimited({ retryAfterMs: 1_000 });
+    clock.advance(1_000);
+    expect(pool.tryAcquire()).toBeDefined();
     expect(pool.tryAcquire()).toBeUndefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', reason: 'paced' });
+    clock.advance(333);
+    expect(pool.tryAcquire()).toBeUndefined();
+    clock.advance(1);
+    expect(pool.tryAcquire()).toBeDefined();
+  });
+
+  it('learns the pace from a 429 whose wait is already over, and widens it on the next', async () => {
+    const { pool, clock } = await make(1);
+    const [a, b, c] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    a?.release();
+    b?.release();
+    clock.advance(40);
+    // A token bucket says the next token is 10 ms away; the answer took 40: no rest, but a pace.
+    c?.rateLimited({ retryAfterMs: 10 });
+    expect(pool.tryAcquire()).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', reason: 'paced' });
+    const gap = (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now();
+    expect(gap).toBeGreaterThan(0);
+    clock.advance(gap);
+    // A call at that pace is refused too: the gap grows by a quarter.
+    const paced = pool.tryAcquire();
+    paced?.rateLimited({ retryAfterMs: 0 });
+    const wider = (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now();
+    expect(wider).toBeCloseTo(gap * 1.25, 0);
   });
 
   it('asks no rest of a late 429 whose wait is already over', async () => {
@@ -137,25 +165,6 @@ describe('learning a pace from 429s', () => {
     clock.advance(2_000);
     lease.rateLimited({ retryAfterMs: 1_000 });
     expect(pool.snapshot().keys[0]?.state).toBe('available');
-  });
-
-  it('keeps what a window admits when a window opened too early, and waits longer after the next', async () => {
-    const { pool, clock } = await make(1);
-    const [a, b, c] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
-    a?.rateLimited({ retryAfterMs: 1_000 });
-    b?.release();
-    c?.release();
-    clock.advance(1_000);
-    const [p, q] = [pool.tryAcquire(), pool.tryAcquire()];
-    expect(pool.tryAcquire()).toBeUndefined();
-    // The first call of the window is refused and the second gets through: early, not too full.
-    p?.rateLimited({ retryAfterMs: 1_000 });
-    q?.release();
-    clock.advance(1_010);
-    expect([pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
-    expect(pool.tryAcquire()).toBeUndefined();
-    // The slack after a window's last grant doubled: 20 ms instead of 10.
-    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_020 });
   });
 });
 
