@@ -311,7 +311,7 @@ export function b4gRows(results: readonly B4gMemberResult[], mode: 'test' | 'ben
   const rows: Row[] = [];
   const add = (scenario: string, figure: string, value: string, target = '', verdict: Row['verdict'] = '—') =>
     rows.push({ scenario, figure, value, target, seed: '', verdict });
-  const span = mode === 'bench' ? '5 simulated min' : '1 simulated min (5 windows of 60 s)';
+  const span = mode === 'bench' ? '300 simulated s' : '60 simulated s (300 s for 60 s windows)';
   const missing = results.filter((r) => b4gMisses(r).length > 0);
   const keymesh = `B4g KeyMesh, ${results.length} members, ${span}`;
   add(
