@@ -18,8 +18,14 @@ const seeds =
   values.seeds === undefined ? B4G_SEEDS : values.seeds.split(',').map((seed) => Number(seed.trim()));
 const started = performance.now();
 process.stdout.write('  KeyMesh and reference: steady-state ratio / 429s per 1 000 / max wait ÷ p50\n');
-const results = await runB4gFamily(keymesh, values.bench ? 'bench' : 'test', seeds, (result) =>
-  process.stdout.write(`${b4gMemberLine(result)}\n`),
-);
+let cpu = process.cpuUsage();
+const results = await runB4gFamily(keymesh, values.bench ? 'bench' : 'test', seeds, (result) => {
+  const used = process.cpuUsage(cpu);
+  cpu = process.cpuUsage();
+  process.stdout.write(`${b4gMemberLine(result)} [${((used.user + used.system) / 1e6).toFixed(1)} s CPU]\n`);
+});
 process.stdout.write(`${b4gSummary(results).join('\n')}\n`);
-process.stderr.write(`${((performance.now() - started) / 1_000).toFixed(1)} s\n`);
+const total = process.cpuUsage();
+process.stderr.write(
+  `${((performance.now() - started) / 1_000).toFixed(1)} s, ${((total.user + total.system) / 1e6).toFixed(1)} s CPU\n`,
+);

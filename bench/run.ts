@@ -3,7 +3,7 @@
  *
  *   npm run bench                      # build, then B1 … B7 (≈ 2 minutes on 2 cores)
  *   npm run bench -- --quick           # shorter real-time runs (≈ 1 minute)
- *   npm run bench -- --only B1,B4c     # some scenarios (B4a … B4f select B4's sub-scenarios)
+ *   npm run bench -- --only B1,B4c     # some scenarios (B4a … B4g select B4's sub-scenarios)
  *
  * The table goes to stdout, progress to stderr, every figure to bench/results/latest.json.
  */
@@ -23,7 +23,8 @@ Runs the scenarios of BENCH.md against the production build (dist/, built by \`n
 each in its own node process, and prints one table: scenario, figure, value, target, the Python
 seed's figure, and a verdict (✓ met, ✗ missed, — no target). Writes bench/results/latest.json.
 
-  --quick        shorter real-time runs and fewer repeats (B1, B2, B5, B6); B3, B4, B7 unchanged
+  --quick        shorter real-time runs and fewer repeats (B1, B2, B5, B6), B4g's members for about
+                 a simulated minute instead of five; B3, B4a … B4f, B7 unchanged
   --only <ids>   comma-separated: ${SCENARIOS.map((s) => s.id).join(', ')}, or ${PART_IDS.join(', ')} for parts of B4
   --help         this text
 `;

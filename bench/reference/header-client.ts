@@ -1,21 +1,14 @@
 import type { Clock } from '../../src/clock.js';
 import type { WorkloadHeaders, WorkloadLease, WorkloadPool } from '../../src/sim/index.js';
 
+const UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, µs: 1e-3 };
+
 /** Go durations as OpenAI writes resets (`'20ms'`, `'1.5s'`, `'6m0s'`), in ms; `undefined` if absent. */
 function duration(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  const unit: Record<string, number> = {
-    h: 3_600_000,
-    m: 60_000,
-    s: 1_000,
-    ms: 1,
-    us: 1e-3,
-    µs: 1e-3,
-    ns: 1e-6,
-  };
   let ms = 0;
-  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/g))
-    ms += Number(n) * (unit[u ?? ''] ?? 0);
+  for (const [, n, u] of text.matchAll(/(\d+(?:\.\d+)?)(ms|µs|h|m|s)/g))
+    ms += Number(n) * (UNIT_MS[u ?? ''] ?? 0);
   return ms;
 }
 const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));

@@ -24,6 +24,7 @@ import {
   type ScenarioResult,
 } from '../lib/report.js';
 import { NaiveRoundRobin } from '../reference/naive-round-robin.js';
+import { b4gScenario } from './b4g-family.js';
 
 /** The sub-scenarios of B4 (BENCH.md). */
 export type B4Id = 'B4a' | 'B4b' | 'B4c' | 'B4d' | 'B4e' | 'B4f';
@@ -439,11 +440,15 @@ function compact(f: B4Figures): Omit<B4Figures, 'report'> & { readonly steps: nu
   return { ...figures, steps: report.steps };
 }
 
-/** B4 for the runner: every sub-scenario, KeyMesh and the naive round robin, in one process. */
+/**
+ * B4 for the runner: every sub-scenario, KeyMesh and the naive round robin, in one process; `B4g`
+ * (the provider family, against the header-reading reference) after them when asked for.
+ */
 export async function b4Scenario(
   keymesh: Pick<KeyMesh, 'KeyPool'>,
   options: ScenarioOptions,
   only: readonly B4Id[] = B4_IDS,
+  family = false,
 ): Promise<Omit<ScenarioResult, 'seconds'>> {
   const rows: Row[] = [];
   const figures: Record<string, unknown> = {};
@@ -460,6 +465,11 @@ export async function b4Scenario(
     const kept = (f: B4Figures | Error) =>
       f instanceof Error ? { error: f.stack ?? f.message } : compact(f);
     figures[id] = { title: B4_SETUPS[id].title, keymesh: kept(keymeshRun), naive: kept(naiveRun) };
+  }
+  if (family) {
+    const b4g = await b4gScenario(keymesh, options);
+    rows.push(...b4g.rows);
+    figures.B4g = b4g.figures;
   }
   return { id: 'B4', title: 'Goodput under provider limits (simulated, virtual clock)', rows, figures };
 }

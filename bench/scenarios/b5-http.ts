@@ -1,10 +1,17 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import OpenAI from 'openai';
-import type { SimulatedTotals } from '../../src/sim/index.js';
+import {
+  describeMember,
+  type FamilyMember,
+  familyKey,
+  hasHints,
+  type SimulatedTotals,
+} from '../../src/sim/index.js';
 import type { KeyMesh } from '../lib/keymesh.js';
 import type { ProviderReply, ProviderRequest, ProviderSetup } from '../lib/provider-process.js';
 import {
+  atLeast,
   atMost,
   formatMs,
   formatNumber,
@@ -12,10 +19,48 @@ import {
   type ScenarioOptions,
   type ScenarioResult,
 } from '../lib/report.js';
-import { B4_SETUPS, type B4Id, runB4 } from './b4-limits.js';
+import { B4_SETUPS, runB4 } from './b4-limits.js';
+import { B4G_TARGETS, ISSUE_11_MEMBER, runB4gMember } from './b4g-family.js';
 
 /** BENCH.md B5 target: the real-HTTP goodput ratio within this of the simulated one. */
-export const B5_TARGETS = { maxRatioGap: 0.03 } as const;
+export const B5_TARGETS = { maxRatioGap: 0.05 } as const;
+
+const base: FamilyMember = { ...ISSUE_11_MEMBER, seed: 5_001 };
+
+/**
+ * The six B4g members B5 serves over real HTTP: 1 s windows (a 10 s run holds ten of them), each
+ * window shape, reset meaning and kind of hint at least once. The first is issue 11's provider.
+ */
+export const B5_MEMBERS: readonly FamilyMember[] = [
+  base,
+  {
+    ...base,
+    seed: 5_002,
+    shape: 'fixed-window',
+    reset: 'window-end',
+    retryAfter: 'seconds',
+    successHeaders: 'none',
+    limits: [4, 9, 17],
+    callers: 8,
+  },
+  {
+    ...base,
+    seed: 5_003,
+    shape: 'token-bucket',
+    successHeaders: 'requests-and-tokens',
+    limits: [3, 7, 12, 20],
+  },
+  { ...base, seed: 5_004, shape: 'gcra', reset: 'full', retryAfter: 'ms', limits: [5, 10, 30] },
+  {
+    ...base,
+    seed: 5_005,
+    reset: 'full',
+    retryAfter: 'none',
+    successHeaders: 'none',
+    limits: [2, 6, 11],
+  },
+  { ...base, seed: 5_006, latency: 'log-normal-400ms', callers: 400, limits: [2, 3, 5, 8, 13, 21] },
+];
 
 /**
  * One chat completion through the real `openai` SDK, its `fetch` being KeyMesh's `keymeshFetch`
@@ -36,25 +81,38 @@ async function chatCompletion(client: OpenAI): Promise<number> {
   }
 }
 
-/** Figures of one real-HTTP run. */
-interface HttpFigures {
-  readonly id: B4Id;
-  readonly seconds: number;
+/** Goodput ratio and 429s per 1 000 successes of a span. */
+interface SpanFigures {
   readonly goodputRatio: number;
   readonly rateLimitedPer1000: number;
+}
+
+/** Figures of one real-HTTP run. */
+interface HttpFigures {
+  readonly seconds: number;
+  /** The whole run. */
+  readonly whole: SpanFigures;
+  /** From `steadyFromMs` on (the cold start left out). */
+  readonly steady: SpanFigures;
   readonly successes: number;
   readonly rateLimited: number;
   readonly waitMs: { readonly p50: number; readonly p99: number; readonly max: number };
   readonly clientErrors: number;
 }
 
-const keyString = (index: number) => `sk-bench-fake-k${index + 1}-${String(index + 1).padStart(16, '0')}`;
+const b4KeyString = (index: number) => `sk-bench-fake-k${index + 1}-${String(index + 1).padStart(16, '0')}`;
+
+interface ProviderTotals {
+  readonly totals: SimulatedTotals;
+  readonly capacities: readonly number[];
+  readonly banked: number;
+}
 
 /** The mock provider running in its own process (`lib/provider-process.ts`). */
 interface ProviderProcess {
   readonly url: string;
-  /** The provider's counters now, and its capacity over `durationMs`. */
-  totals(durationMs: number): Promise<{ readonly totals: SimulatedTotals; readonly capacity: number }>;
+  /** The provider's counters and banked requests now, and its capacity over each of `durationsMs`. */
+  totals(durationsMs: readonly number[]): Promise<ProviderTotals>;
   close(): Promise<void>;
 }
 
@@ -77,8 +135,8 @@ async function startProviderProcess(setup: ProviderSetup): Promise<ProviderProce
   if (listening.type !== 'listening') throw new Error(`mock provider process: unexpected ${listening.type}`);
   return {
     url: listening.url,
-    async totals(durationMs) {
-      send({ type: 'totals', durationMs });
+    async totals(durationsMs) {
+      send({ type: 'totals', durationsMs });
       const answer = await next();
       if (answer.type !== 'totals') throw new Error(`mock provider process: unexpected ${answer.type}`);
       return answer;
@@ -91,22 +149,26 @@ async function startProviderProcess(setup: ProviderSetup): Promise<ProviderProce
   };
 }
 
-/** B4a's (or B4b's) provider behind a real HTTP server, driven by B4a's 100 workers for `seconds`. */
+function span(successes: number, rateLimited: number, capacity: number): SpanFigures {
+  return {
+    goodputRatio: capacity > 0 ? successes / capacity : 0,
+    rateLimitedPer1000:
+      successes === 0 ? (rateLimited > 0 ? Number.POSITIVE_INFINITY : 0) : (rateLimited * 1_000) / successes,
+  };
+}
+
+/** Drives the provider `setup` describes with `callers` workers through the `openai` SDK for `seconds`. */
 async function runHttp(
-  id: 'B4a' | 'B4b',
+  setup: ProviderSetup,
+  keys: readonly string[],
+  callers: number,
   keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
   seconds: number,
+  steadyFromMs: number,
 ): Promise<HttpFigures> {
-  const setup = B4_SETUPS[id];
-  const server = await startProviderProcess({
-    type: 'setup',
-    hints: setup.hints,
-    successHeaders: setup.successHeaders,
-    latencyMs: 50,
-    keys: setup.keys.map((spec, index) => ({ key: keyString(index), label: `k${index + 1}`, rps: spec.rps })),
-  });
+  const server = await startProviderProcess(setup);
   const pool = await keymesh.KeyPool.create({
-    keys: setup.keys.map((_, index) => ({ key: keyString(index), label: `k${index + 1}` })),
+    keys: keys.map((key, index) => ({ key, label: `k${index + 1}` })),
     seed: 1,
   });
   const client = new OpenAI({
@@ -115,8 +177,8 @@ async function runHttp(
     fetch: keymesh.keymeshFetch(pool, { retries: 0 }),
     maxRetries: 0,
   });
+  const start = await server.totals([]);
   const started = performance.now();
-  const deadline = started + seconds * 1_000;
   let stopped = false;
   let clientErrors = 0;
   const worker = async () => {
@@ -129,22 +191,29 @@ async function runHttp(
       }
     }
   };
-  const workers = Promise.all(Array.from({ length: setup.workers }, worker));
-  await new Promise((resolve) => setTimeout(resolve, deadline - performance.now()));
+  const workers = Promise.all(Array.from({ length: callers }, worker));
+  const sleepUntil = (ms: number) =>
+    new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - performance.now())));
+  await sleepUntil(steadyFromMs);
+  const mark = await server.totals([]);
+  await sleepUntil(seconds * 1_000);
   stopped = true;
-  const { totals, capacity } = await server.totals(seconds * 1_000);
+  const end = await server.totals([seconds * 1_000, seconds * 1_000 - steadyFromMs]);
   const waitMs = pool.snapshot().metrics.waitMs;
   // Let the calls in flight settle their leases; close() then rejects whoever still waits for a key.
   await Promise.race([workers, new Promise((resolve) => setTimeout(resolve, 3_000))]);
   await pool.close();
   await workers;
   await server.close();
+  const { totals } = end;
   return {
-    id,
     seconds,
-    goodputRatio: totals.successes / capacity,
-    rateLimitedPer1000:
-      totals.successes === 0 ? Number.POSITIVE_INFINITY : (totals.rateLimited * 1_000) / totals.successes,
+    whole: span(totals.successes, totals.rateLimited, (end.capacities[0] ?? 0) + start.banked - end.banked),
+    steady: span(
+      totals.successes - mark.totals.successes,
+      totals.rateLimited - mark.totals.rateLimited,
+      (end.capacities[1] ?? 0) + mark.banked - end.banked,
+    ),
     successes: totals.successes,
     rateLimited: totals.rateLimited,
     waitMs: { p50: waitMs.p50, p99: waitMs.p99, max: waitMs.max },
@@ -152,65 +221,123 @@ async function runHttp(
   };
 }
 
-/** B5: B4a and B4b over real HTTP (mock provider on 127.0.0.1, real time), beside their simulations. */
+type AddRow = (figure: string, value: string, target: string, verdict: Row['verdict']) => void;
+
+function gapRow(add: AddRow, http: number, simulated: number, seconds: number, note = ''): void {
+  const gap = Math.abs(http - simulated);
+  add(
+    `goodput ratio (simulated ${seconds} s)`,
+    `${formatNumber(http, 3)} (${formatNumber(simulated, 3)}, Δ ${formatNumber(gap, 3)}${note})`,
+    `within ${B5_TARGETS.maxRatioGap}`,
+    atMost(gap, B5_TARGETS.maxRatioGap),
+  );
+}
+
+function detailRows(add: AddRow, http: HttpFigures): void {
+  add(
+    'acquire wait p50 / p99 / max',
+    `${formatMs(http.waitMs.p50)} / ${formatMs(http.waitMs.p99)} / ${formatMs(http.waitMs.max)}`,
+    '',
+    '—',
+  );
+  if (http.clientErrors > 0) add('requests that threw', formatNumber(http.clientErrors), '', '—');
+}
+
+/**
+ * B5: B4a, B4b and six B4g members over real HTTP (mock provider in its own process on 127.0.0.1,
+ * real time, the `openai` SDK through `keymeshFetch`), beside the same workloads simulated.
+ */
 export async function b5Scenario(
   keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
   options: ScenarioOptions,
 ): Promise<Omit<ScenarioResult, 'seconds'>> {
   const seconds = options.quick ? 3 : 10;
+  const steadyFromMs = options.quick ? 1_000 : 2_000;
   const rows: Row[] = [];
   const figures: Record<string, unknown> = {};
+  const adder =
+    (scenario: string): AddRow =>
+    (figure, value, target, verdict) =>
+      rows.push({ scenario, figure, value, target, seed: '', verdict });
+
   for (const id of ['B4a', 'B4b'] as const) {
-    const http = await runHttp(id, keymesh, seconds);
+    const setup = B4_SETUPS[id];
+    const http = await runHttp(
+      {
+        type: 'setup',
+        hints: setup.hints,
+        successHeaders: setup.successHeaders,
+        latencyMs: 50,
+        keys: setup.keys.map((spec, index) => ({
+          key: b4KeyString(index),
+          label: `k${index + 1}`,
+          rps: spec.rps,
+        })),
+      },
+      setup.keys.map((_, index) => b4KeyString(index)),
+      setup.workers,
+      keymesh,
+      seconds,
+      steadyFromMs,
+    );
     // The same workload simulated for the same length: windows of a second make short runs lumpy.
     const simulated = await runB4(id, 'keymesh', keymesh, seconds * 1_000);
     const minute = await runB4(id, 'keymesh', keymesh);
-    const gap = Math.abs(http.goodputRatio - simulated.goodputRatio);
     options.progress(
-      `B5 (${id} over HTTP, ${seconds} s): ratio ${formatNumber(http.goodputRatio, 3)}, simulated ${formatNumber(simulated.goodputRatio, 3)}`,
+      `B5 (${id} over HTTP, ${seconds} s): ratio ${formatNumber(http.whole.goodputRatio, 3)}, simulated ${formatNumber(simulated.goodputRatio, 3)}`,
     );
     figures[id] = {
       ...http,
       simulatedGoodputRatio: simulated.goodputRatio,
       simulatedMinuteGoodputRatio: minute.goodputRatio,
     };
-    const scenario = `B5 ${id} over HTTP, ${seconds} s`;
-    rows.push(
-      {
-        scenario,
-        figure: `goodput ratio (${id} simulated ${seconds} s)`,
-        value: `${formatNumber(http.goodputRatio, 3)} (${formatNumber(simulated.goodputRatio, 3)}, Δ ${formatNumber(gap, 3)}; 60 s: ${formatNumber(minute.goodputRatio, 3)})`,
-        target: `within ${B5_TARGETS.maxRatioGap}`,
-        seed: '',
-        verdict: atMost(gap, B5_TARGETS.maxRatioGap),
-      },
-      {
-        scenario,
-        figure: '429s per 1 000 successes',
-        value: formatNumber(http.rateLimitedPer1000, 1),
-        target: '',
-        seed: '',
-        verdict: '—',
-      },
-      {
-        scenario,
-        figure: 'acquire wait p50 / p99 / max',
-        value: `${formatMs(http.waitMs.p50)} / ${formatMs(http.waitMs.p99)} / ${formatMs(http.waitMs.max)}`,
-        target: '',
-        seed: '',
-        verdict: '—',
-      },
+    const add = adder(`B5 ${id} over HTTP, ${seconds} s`);
+    gapRow(
+      add,
+      http.whole.goodputRatio,
+      simulated.goodputRatio,
+      seconds,
+      `; 60 s: ${formatNumber(minute.goodputRatio, 3)}`,
     );
-    if (http.clientErrors > 0) {
-      rows.push({
-        scenario,
-        figure: 'requests that threw',
-        value: formatNumber(http.clientErrors),
-        target: '',
-        seed: '',
-        verdict: '—',
-      });
-    }
+    add('429s per 1 000 successes', formatNumber(http.whole.rateLimitedPer1000, 1), '', '—');
+    detailRows(add, http);
+  }
+
+  for (const member of B5_MEMBERS) {
+    const keys = member.limits.map((_, index) => familyKey(index));
+    const http = await runHttp(
+      { type: 'family', member },
+      keys,
+      member.callers,
+      keymesh,
+      seconds,
+      steadyFromMs,
+    );
+    // The same member simulated for the same length, with KeyMesh.
+    const sim = await runB4gMember(member, 'keymesh', keymesh, { durationMs: seconds * 1_000, steadyFromMs });
+    const simulated = { whole: sim.whole, steady: sim };
+    const name = describeMember(member);
+    options.progress(
+      `B5 (${name} over HTTP, ${seconds} s): ratio ${formatNumber(http.whole.goodputRatio, 3)}, simulated ${formatNumber(simulated.whole.goodputRatio, 3)}`,
+    );
+    figures[name] = { member, http, simulated };
+    const add = adder(`B5 B4g ${name}, ${seconds} s`);
+    gapRow(add, http.whole.goodputRatio, simulated.whole.goodputRatio, seconds);
+    const target = hasHints(member) ? B4G_TARGETS.hints : B4G_TARGETS.none;
+    const from = `from ${formatMs(steadyFromMs)}`;
+    add(
+      `steady ratio (${from}; simulated)`,
+      `${formatNumber(http.steady.goodputRatio, 3)} (${formatNumber(simulated.steady.goodputRatio, 3)})`,
+      `≥ ${target.minGoodputRatio}`,
+      atLeast(http.steady.goodputRatio, target.minGoodputRatio),
+    );
+    add(
+      `steady 429s per 1 000 (${from}; simulated)`,
+      `${formatNumber(http.steady.rateLimitedPer1000, 1)} (${formatNumber(simulated.steady.rateLimitedPer1000, 1)})`,
+      `≤ ${target.max429Per1000}`,
+      atMost(http.steady.rateLimitedPer1000, target.max429Per1000),
+    );
+    detailRows(add, http);
   }
   return { id: 'B5', title: 'Real HTTP: mock provider on 127.0.0.1, fetch through the pool', rows, figures };
 }

@@ -152,7 +152,11 @@ export interface WorkloadReport {
   readonly rateLimited: number;
   /** 401, 500 and 503 answers. */
   readonly errors: number;
-  /** Successes the provider could have admitted over the run (`provider.capacity`). */
+  /**
+   * Successes the provider could have admitted over the run: `provider.capacity`, plus what its
+   * request buckets held at the start, less what they still hold at the end (`provider.banked()`;
+   * 0 for windows). On a bucket only what overflows a full bucket is lost, whenever it is used.
+   */
   readonly capacity: number;
   /** Successes ÷ capacity: successes per second over the provider's total capacity per second. */
   readonly goodputRatio: number;
@@ -214,6 +218,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   const end = startedAt + options.durationMs;
   const over = (): boolean => clock.now() >= end;
   const before = new Map(provider.stats().map((s) => [s.label, s]));
+  const bankedAtStart = provider.banked();
   const labels = new Map<string, string>();
   const labelOf = (key: string): string => {
     let label = labels.get(key);
@@ -356,7 +361,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRep
   const successes = sum(keys, 'successes');
   const rateLimited = sum(keys, 'rateLimited');
   const tokensPerCall = typeof tokenOption === 'number' && tokenOption > 0 ? tokenOption : 0;
-  const capacity = provider.capacity(options.durationMs, { tokensPerCall });
+  const bankedAtEnd = provider.banked();
+  const capacity = provider.capacity(options.durationMs, { tokensPerCall }) + bankedAtStart - bankedAtEnd;
   let steady: WorkloadSteadyFigures | undefined;
   if (steadyFromMs !== undefined) {
     // What the buckets held at the start is capacity too; what they hold at the end was not used up.

@@ -2,8 +2,10 @@ import { createShapedLimit, type ShapedLimit, type ShapedLimitSpec } from './sha
 
 /**
  * The limits one simulated key is held to. Every limit is optional; a key with none is unlimited.
- * Request limits are **sliding windows** over admitted calls (never fixed buckets): at any instant
- * `t`, the calls admitted in `(t - window, t]` never exceed the limit.
+ * The named request limits are **sliding windows** over admitted calls: at any instant `t`, the
+ * calls admitted in `(t - window, t]` never exceed the limit. `requests` and `tokens` take any
+ * other shape (fixed window, token bucket, GCRA; `ShapedLimitSpec`). A call is admitted only when
+ * every limit admits it.
  */
 export interface SimulatedKeyLimits {
   /** Requests admitted in any sliding 1-second window (integer ≥ 0; 0 admits nothing). Default: no limit. */
@@ -207,7 +209,7 @@ export class KeyLimiter {
           window: windowName(windowMs),
           windowMs,
           limit,
-          used: shaped.used(now),
+          used: Math.ceil(shaped.used(now)),
         }),
       });
     }

@@ -177,3 +177,56 @@ describe('runWorkload', () => {
     ).rejects.toThrow(RangeError);
   });
 });
+
+describe('runWorkload steady figures', () => {
+  it('count only the calls started and the acquires granted from steadyFromMs on', async () => {
+    const { clock, provider } = setup();
+    // One worker, 100 ms calls, 2 per sliding second: 2 successes then a 429 every second.
+    const report = await runWorkload({
+      clock,
+      provider,
+      pool: onePool(clock),
+      load: { kind: 'workers', workers: 1 },
+      durationMs: 10_000,
+      steadyFromMs: 4_000,
+    });
+    const steady = report.steady;
+    expect(steady?.fromMs).toBe(4_000);
+    expect(steady?.successes).toBe(successesBetween(report, 4_000, 10_000));
+    expect(steady?.capacity).toBe(12);
+    expect(steady?.goodputRatio).toBe((steady?.successes ?? 0) / 12);
+    expect(steady?.rateLimited).toBeGreaterThan(0);
+    expect(steady?.rateLimited).toBeLessThan(report.rateLimited);
+    expect(steady?.waitMs.count).toBeLessThan(report.waitMs.count);
+  });
+
+  it('count what a bucket banked before the steady part as capacity, and what it still holds at the end as not', async () => {
+    const clock = new VirtualClock(0);
+    // 4 per 10 s, refilled continuously; the pool uses the key at 2 s, 9.5 s, 12 s and 13 s only.
+    const provider = new SimulatedProvider({
+      clock,
+      keys: [{ key: KEY, limits: { requests: { shape: 'token-bucket', limit: 4, windowMs: 10_000 } } }],
+    });
+    const at = [2_000, 9_500, 12_000, 13_000];
+    const pool: WorkloadPool = {
+      acquire: () =>
+        new Promise((resolve) => {
+          const next = at.shift();
+          if (next !== undefined)
+            clock.setTimeout(() => resolve(onePool(clock).acquire()), next - clock.now());
+        }),
+    };
+    const report = await runWorkload({
+      clock,
+      provider,
+      pool,
+      load: { kind: 'workers', workers: 1 },
+      durationMs: 20_000,
+      steadyFromMs: 10_000,
+    });
+    // 0.4 units a second: full again at 4.5 s; the call at 9.5 s leaves 3.2 at 10 s (banked). The calls at
+    // 12 s and 13 s leave 2.4, full again (4) by 20 s. Capacity = 4 (10 s at the rate) + 3.2 − 4.
+    expect(report.steady?.successes).toBe(2);
+    expect(report.steady?.capacity).toBeCloseTo(3.2, 9);
+  });
+});
