@@ -218,9 +218,12 @@ function learnedPace(
     (rounded ? freesAt - WHOLE_SECOND_MS + 1 : freesAt) - allowance.since,
     1,
   );
-  // Nothing got through: there is no pace to learn; the next episode may tell.
-  if (allowance.got === 0) return { ...allowance, slowCap: 0, since: 0, fromSeq: lastLeaseSeq };
-  const got = allowance.got;
+  // Nothing got through and no wait was stated: no pace to learn; the next episode may tell. Nothing
+  // got through yet before a stated wait: one call per span, until the episode's late answers say more.
+  if (allowance.got === 0 && !(hintMs !== undefined && hintMs > 0)) {
+    return { ...allowance, slowCap: 0, since: 0, fromSeq: lastLeaseSeq };
+  }
+  const got = Math.max(1, allowance.got);
   const exact = hintMs !== undefined && !rounded;
   return {
     ...allowance,

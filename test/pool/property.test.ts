@@ -338,8 +338,9 @@ class Harness {
       } else if (
         key.state !== 'available' &&
         key.state !== 'busy' &&
-        // A key that learned its pace may rest right after the grant that used its allowance up.
-        !(key.state === 'cooling' && key.reason === 'quota' && key.inFlight > 0)
+        // A key that learned its limits may rest right after the grant that used its allowance up
+        // (`quota`) or until its pace's next slot (`paced`).
+        !(key.state === 'cooling' && (key.reason === 'quota' || key.reason === 'paced') && key.inFlight > 0)
       ) {
         this.#violation(`grant to ${who} from key in state ${key.state}/${key.reason}`);
       }
@@ -666,7 +667,7 @@ class Harness {
     const coolingByProvider =
       key?.state === 'cooling' &&
       key.cooldownUntil > this.clock.now() &&
-      (key.reason === 'rate-limited' || key.reason === 'quota');
+      (key.reason === 'rate-limited' || key.reason === 'quota' || key.reason === 'paced');
     if (!key || !(key.state === 'available' || key.state === 'busy' || coolingByProvider)) {
       // Adding vouches for the key (pool already has it, or stored): revocation, failure exhaustion
       // and a drain are cleared; only a provider-imposed cooldown stays.

@@ -89,7 +89,8 @@ describe('weighted strategy', () => {
     const { pool, clock } = await make(0, { keys, strategy: 'weighted' });
     const first = await pool.acquire();
     const rested = first.key;
-    first.rateLimited({ retryAfterMs: 1_000 });
+    // No hint: a 1 s rest (the first of the escalation), and nothing learned of the key's pace.
+    first.rateLimited();
     for (let i = 0; i < 20; i++) {
       const lease = await pool.acquire();
       expect(lease.key).not.toBe(rested);
