@@ -3,7 +3,8 @@
  * header-reading reference in the same run, each member asserted on its own (the test's name carries
  * its seed and description). Steady state only: the first 10 s (or the first window) are left out.
  *
- * The same runs print as a table: `node --import tsx bench/b4g-table.ts` (add `--seeds 3,17` for some).
+ * The same runs print as a table: `node --import tsx bench/b4g-table.ts` (add `--seeds 3,17` for some);
+ * one member alone: `npx vitest run test/bench/b4g-family.test.ts -t "#24 "`.
  */
 import { describe, expect, it } from 'vitest';
 import { B4G_SEEDS, b4gMemberLine, b4gMisses, runB4gPair } from '../../bench/scenarios/b4g-family.js';
