@@ -109,6 +109,7 @@ const RETRYABLE: ReadonlySet<OutcomeKind> = new Set([
 ]);
 
 const PROVIDER_ERROR: Outcome = { kind: 'provider-error' };
+const ABORTED: Outcome = { kind: 'aborted' };
 
 type AttemptResult =
   | { readonly kind: 'response'; readonly response: Response; readonly outcome: Outcome }
@@ -141,9 +142,8 @@ type AttemptResult =
  *   stream that is dropped unread keeps its key's lease out.
  *
  * The request's `signal` aborts the wait for a key too: the call rejects with the signal's reason,
- * as `fetch` does. An abort before the response is settled as `withKey` settles an `AbortError` (a
- * provider error: the pool blames the key only if it fails while other keys succeed) and is not
- * retried. Other rejections: `NoAvailableKeyError`,
+ * as `fetch` does. An abort before the response is settled as `withKey` settles an `AbortError` (the
+ * caller's own: counted, never against the key) and is not retried. Other rejections: `NoAvailableKeyError`,
  * `QueueFullError`, `PoolClosedError` from the pool, and whatever the underlying fetch throws once
  * retries run out. The key never appears in errors, hooks or the response: only on the outgoing
  * request.
@@ -289,8 +289,8 @@ export function keymeshFetch(pool: KeyPool, options: KeymeshFetchOptions = {}): 
       started = clock.now();
       response = await (request.extras === undefined ? send(outgoing) : send(outgoing, request.extras));
     } catch (error) {
-      // An abort is settled as classifyOutcome settles an AbortError, whatever the signal's reason.
-      const outcome = request.signal.aborted ? PROVIDER_ERROR : classifyOutcome(error, { now: clock.now() });
+      // The caller's abort is settled as classifyOutcome settles an AbortError, whatever the signal's reason.
+      const outcome = request.signal.aborted ? ABORTED : classifyOutcome(error, { now: clock.now() });
       if (!lease.settled) settleWithOutcome(lease, outcome, error);
       return { kind: 'thrown', error, outcome };
     }

@@ -61,26 +61,33 @@ const NETWORK_CODES = new Set([
   'enetunreach',
   'enetdown',
   'err_network',
-  'err_canceled',
   // node-fetch's FetchError puts its kind in `type`.
   'request-timeout',
   'body-timeout',
 ]);
+// Error names and classes of timeouts and broken connections: DOMException's `TimeoutError`
+// (`AbortSignal.timeout`), undici's, and the OpenAI and Anthropic SDKs' (whose class is the only
+// sign: OpenAI v6 leaves `name` as "Error").
 const NETWORK_NAMES = new Set([
-  'AbortError',
   'TimeoutError',
   'APIConnectionError',
   'APIConnectionTimeoutError',
-  'APIUserAbortError',
   'ConnectTimeoutError',
   'HeadersTimeoutError',
   'BodyTimeoutError',
   'SocketError',
-  'CanceledError',
 ]);
-// What fetch implementations throw as a TypeError when the connection fails (undici, Chrome, Safari, Firefox).
+// What fetch implementations throw as a TypeError when the connection fails (undici, Chrome, Safari,
+// Firefox), and the OpenAI / Anthropic SDKs' default messages for a timeout and a lost connection
+// (for bundles that minify the class names away).
 const NETWORK_MESSAGE =
-  /^(?:fetch failed|failed to fetch|load failed|terminated|networkerror when attempting to fetch resource\.?)$/i;
+  /^(?:fetch failed|failed to fetch|load failed|terminated|networkerror when attempting to fetch resource\.?|request timed out\.?|connection error\.?)$/i;
+// The caller's own cancellation: an `AbortSignal` aborted without a reason (DOMException
+// `AbortError`, Node's `ABORT_ERR`), the OpenAI / Anthropic SDKs' `APIUserAbortError`, Axios's
+// `CanceledError` (`ERR_CANCELED`).
+const ABORT_NAMES = new Set(['AbortError', 'APIUserAbortError', 'CanceledError']);
+const ABORT_CODES = new Set(['abort_err', 'err_canceled']);
+const ABORT_MESSAGE = /^request was aborted\.?$/i;
 
 const CREDIT_EXHAUSTED = /credit balance is too low/i;
 const WORKSPACE_LIMIT = /workspace api usage limits/i;
@@ -92,7 +99,7 @@ const RETRY_IN_DURATION =
   /(?:retry|try again) (?:in|after) ~?\s*((?:\d+(?:\.\d+)?(?:ms|us|µs|ns|h|m|s))+)(?![a-z])/i;
 const RETRY_IN_SECONDS = /(?:retry|try again) (?:in|after) (\d+(?:\.\d+)?) ?(?:seconds?|secs?)\b/i;
 
-type Verdict = 'revoked' | 'disabled' | 'limited' | 'provider-error';
+type Verdict = 'revoked' | 'disabled' | 'limited' | 'provider-error' | 'aborted';
 
 function hasAny(codes: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
   for (const code of codes) if (wanted.has(code)) return true;
@@ -126,6 +133,20 @@ function isNetworkFailure(evidence: Evidence): boolean {
   for (const code of evidence.codes) if (NETWORK_CODES.has(code) || code.startsWith('und_err_')) return true;
   for (const name of evidence.names) if (NETWORK_NAMES.has(name)) return true;
   return anyMessage(evidence, NETWORK_MESSAGE);
+}
+
+function isCallerAbort(evidence: Evidence): boolean {
+  return (
+    hasAny(evidence.names, ABORT_NAMES) ||
+    hasAny(evidence.codes, ABORT_CODES) ||
+    anyMessage(evidence, ABORT_MESSAGE)
+  );
+}
+
+/** Without a status: a timeout or a broken connection is the provider's (or the network's); an abort the caller's. */
+function verdictWithoutStatus(evidence: Evidence): Verdict | undefined {
+  if (isNetworkFailure(evidence)) return 'provider-error';
+  return isCallerAbort(evidence) ? 'aborted' : undefined;
 }
 
 /** What Google's `google.rpc` details say about a `RESOURCE_EXHAUSTED`. */
@@ -276,9 +297,13 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
  * - Axios / got errors (`response.status | statusCode`, `response.headers`, `response.data | body`);
  * - bodies as objects or JSON strings, including Google `details` (`RetryInfo`, `QuotaFailure`,
  *   `ErrorInfo`);
- * - network errors (`ECONNRESET`, `UND_ERR_*`, `AbortError`, `TimeoutError`,
- *   `TypeError: fetch failed` with its `cause`). An abort counts as a provider error: it is never
- *   the key's fault, and provider errors only count against a key that fails alone.
+ * - timeouts and network errors (`ECONNRESET`, `ETIMEDOUT`, `UND_ERR_*`, `TimeoutError`,
+ *   `TypeError: fetch failed` with its `cause`, the OpenAI and Anthropic SDKs'
+ *   `APIConnectionError` / `APIConnectionTimeoutError`, the AI SDK's `APICallError` / `RetryError`
+ *   around them): `provider-error`, which counts against a key only if it fails alone, so an
+ *   outage never exhausts the pool;
+ * - the caller's own abort (`AbortError`, `APIUserAbortError`, Axios `CanceledError`): `aborted`,
+ *   which never counts against the key. A timeout wins over an abort when both are present.
  *
  * Precedence: a 2xx status is a success, whatever else is attached. Otherwise a recognised code
  * beats the HTTP status (Gemini's bad key is a 400; OpenAI's `billing_not_active` is a 429),
@@ -304,7 +329,7 @@ export function classifyOutcome(errorOrResponse: unknown, options: ClassifyOptio
   const verdict =
     verdictFromCodes(evidence) ??
     verdictFromStatus(status) ??
-    (status === undefined && isNetworkFailure(evidence) ? 'provider-error' : undefined);
+    (status === undefined ? verdictWithoutStatus(evidence) : undefined);
   switch (verdict) {
     case 'revoked':
       return withStatus({ kind: 'revoked' }, status);
@@ -317,6 +342,8 @@ export function classifyOutcome(errorOrResponse: unknown, options: ClassifyOptio
       const wait = headers.retryAfterMs ?? readQuotaDetails(evidence.details).retryDelayMs;
       return withStatus(withWait({ kind: 'provider-error' }, wait), status);
     }
+    case 'aborted':
+      return { kind: 'aborted' };
     default:
       return withStatus({ kind: 'failed' }, status);
   }

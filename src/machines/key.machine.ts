@@ -286,10 +286,12 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       isRevocation: ({ event }) =>
         event.type === 'lease.fail' && (event.kind === 'revoked' || event.kind === 'disabled'),
       isQuotaSpent: ({ event }) => event.type === 'lease.fail' && event.kind === 'quota',
-      isOutageError: ({ event }) => event.type === 'lease.fail' && event.kind === 'provider',
+      // A provider-wide error the pool judged an outage, or the caller's own abort: neither is the key's fault.
+      isOutageError: ({ event }) =>
+        event.type === 'lease.fail' && (event.kind === 'provider' || event.kind === 'aborted'),
       isProbeOutage: ({ context, event }) =>
         event.type === 'lease.fail' &&
-        event.kind === 'provider' &&
+        (event.kind === 'provider' || event.kind === 'aborted') &&
         context.health.probeSeq !== 0 &&
         event.seq === context.health.probeSeq,
       grantSpendsBudget: ({ context, event }) =>
@@ -449,10 +451,14 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         },
       })),
       // The pool judged this 5xx/network error an outage: counted, but not against the key's health.
-      countProviderError: assign(({ context }) => ({
+      // The caller's abort is not even a penalty.
+      countProviderError: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
         counts: { ...context.counts, failures: context.counts.failures + 1 },
-        health: { ...context.health, lastPenaltyAt: deps.now() },
+        health:
+          event.type === 'lease.fail' && event.kind === 'aborted'
+            ? context.health
+            : { ...context.health, lastPenaltyAt: deps.now() },
       })),
       releaseProbe: assign(({ context }) => ({ health: { ...context.health, probeSeq: 0 } })),
       spendAllowance: assign(({ context }) =>

@@ -7,7 +7,8 @@ import type { Lease } from './lease.js';
 /**
  * Settles a lease from a classified outcome: a rate limit cools the key for the provider's hint, a
  * spent quota exhausts it until the stated reset, a provider error lets the pool judge between a
- * bad key and an outage, a success learns from its headers. `scope: 'group'` rests the key's group.
+ * bad key and an outage, the caller's abort frees the key without judging it, a success learns from
+ * its headers. `scope: 'group'` rests the key's group.
  */
 export function settleWithOutcome(
   lease: Lease,
@@ -28,6 +29,8 @@ export function settleWithOutcome(
       return lease.fail(error, { kind: 'disabled' });
     case 'provider-error':
       return lease.fail(error, { kind: 'provider' });
+    case 'aborted':
+      return lease.fail(error, { kind: 'aborted' });
     case 'failed':
       return lease.fail(error);
   }

@@ -469,9 +469,9 @@ describe('classifyOutcome: network failures and timeouts', () => {
       expected: { kind: 'provider-error' },
     },
     {
-      name: 'reads an AbortError as a provider error',
+      name: "reads an AbortError as the caller's own abort",
       input: new DOMException('This operation was aborted', 'AbortError'),
-      expected: { kind: 'provider-error' },
+      expected: { kind: 'aborted' },
     },
     {
       name: 'reads an AbortSignal.timeout TimeoutError as a provider error',
