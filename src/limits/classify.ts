@@ -275,14 +275,12 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
     const wait = headers.retryAfterMs ?? waitFromRegainDate(messages, now);
     return withStatus(withWait({ kind: 'quota', scope }, wait), status);
   }
-  // Gemini's retryDelay still counts down to the next minute here, but no minute brings quota back.
-  if (quota.zeroLimit || anyMessage(evidence, ZERO_LIMIT)) {
-    return withStatus({ kind: 'quota', scope }, status);
-  }
-
   const wait =
     headers.retryAfterMs ?? quota.retryDelayMs ?? waitFromMessages(messages) ?? waitFromResets(headers);
-  const kind = quota.daily || anyMessage(evidence, DAILY) ? 'quota' : 'rate-limited';
+  // A limit of 0 (no quota at all for the model on this tier) is a spent quota, not a rate limit:
+  // the key is out until the retryDelay Gemini states, and then probed, never hammered.
+  const zeroLimit = quota.zeroLimit || anyMessage(evidence, ZERO_LIMIT);
+  const kind = zeroLimit || quota.daily || anyMessage(evidence, DAILY) ? 'quota' : 'rate-limited';
   return withStatus(withWait({ kind, scope }, wait), status);
 }
 
