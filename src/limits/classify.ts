@@ -1,6 +1,7 @@
 import { systemClock } from '../clock.js';
 import { type Evidence, gatherEvidence, property } from './evidence.js';
-import { parseDurationString, parseRateLimitHeaders } from './headers.js';
+import { parseDurationString, parseRateLimitHeaders, parseRetryAfter } from './headers.js';
+import { DEFAULT_HINT_BOUNDS, type HintBounds, isUsableHint } from './hints.js';
 import type { LimitScope, Outcome, RateLimitInfo } from './outcome.js';
 
 /** Options of {@link classifyOutcome}. */
@@ -10,6 +11,17 @@ export interface ClassifyOptions {
    * Default: `systemClock.now()`. Pass the pool's clock in simulations and tests.
    */
   readonly now?: number;
+  /**
+   * Longest rate-limit wait worth honouring (ms): a `retryAfterMs` of a rate limit or provider
+   * error, or a reset of a success's counters, beyond it is absurd and left out, as if the provider
+   * had stated none. Default 86 400 000 (24 h, the longest window providers use); `Infinity`: no bound.
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * Longest spent-quota wait worth honouring (ms); beyond it a quota's `retryAfterMs` is left out.
+   * Default 2 764 800 000 (32 days: a billing month, plus a day for time zones); `Infinity`: no bound.
+   */
+  readonly maxQuotaResetMs?: number;
 }
 
 // Codes, types, gRPC statuses and ErrorInfo reasons, lower-cased. A code is more specific than the
@@ -213,7 +225,7 @@ function waitFromMessages(messages: readonly string[]): number | undefined {
     const wait = duration === undefined ? undefined : parseDurationString(duration);
     if (wait !== undefined) return wait;
     const seconds = RETRY_IN_SECONDS.exec(message)?.[1];
-    if (seconds !== undefined) return Math.ceil(Number(seconds) * 1000);
+    if (seconds !== undefined) return parseRetryAfter(seconds);
   }
   return undefined;
 }
@@ -251,8 +263,23 @@ function withStatus<T extends Outcome>(outcome: T, status: number | undefined): 
   return status === undefined ? outcome : { ...outcome, status };
 }
 
-function withWait<T extends Outcome>(outcome: T, retryAfterMs: number | undefined): T {
-  return retryAfterMs === undefined ? outcome : { ...outcome, retryAfterMs };
+/** `outcome` with the wait, when one was stated and is within `maxMs` (else it is absurd: no wait). */
+function withWait<T extends Outcome>(outcome: T, retryAfterMs: number | undefined, maxMs: number): T {
+  return retryAfterMs === undefined || !isUsableHint(retryAfterMs, maxMs)
+    ? outcome
+    : { ...outcome, retryAfterMs };
+}
+
+const RESET_FIELDS = ['retryAfterMs', 'resetRequestsMs', 'resetTokensMs'] as const;
+
+/** A success's counters without a reset beyond `maxMs`. */
+function boundedInfo(info: RateLimitInfo, maxMs: number): RateLimitInfo {
+  const bounded: RateLimitInfo = { ...info };
+  for (const field of RESET_FIELDS) {
+    const ms = bounded[field];
+    if (ms !== undefined && !isUsableHint(ms, maxMs)) delete bounded[field];
+  }
+  return bounded;
 }
 
 /**
@@ -264,7 +291,7 @@ function withWait<T extends Outcome>(outcome: T, retryAfterMs: number | undefine
  * workspace (OpenAI "in organization org-…", Anthropic "for your organization"). The same 429 seen
  * without its body (a bare fetch `Response`) is therefore `'key'`: nothing said otherwise.
  */
-function classifyLimit(evidence: Evidence, now: number): Outcome {
+function classifyLimit(evidence: Evidence, now: number, bounds: HintBounds): Outcome {
   const { status, messages } = evidence;
   const headers = parseRateLimitHeaders(evidence.headers, now);
   const quota = readQuotaDetails(evidence.details);
@@ -273,7 +300,7 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
 
   if (spend) {
     const wait = headers.retryAfterMs ?? waitFromRegainDate(messages, now);
-    return withStatus(withWait({ kind: 'quota', scope }, wait), status);
+    return withStatus(withWait({ kind: 'quota', scope }, wait, bounds.maxQuotaResetMs), status);
   }
   const wait =
     headers.retryAfterMs ?? quota.retryDelayMs ?? waitFromMessages(messages) ?? waitFromResets(headers);
@@ -281,7 +308,8 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
   // the key is out until the retryDelay Gemini states, and then probed, never hammered.
   const zeroLimit = quota.zeroLimit || anyMessage(evidence, ZERO_LIMIT);
   const kind = zeroLimit || quota.daily || anyMessage(evidence, DAILY) ? 'quota' : 'rate-limited';
-  return withStatus(withWait({ kind, scope }, wait), status);
+  const maxMs = kind === 'quota' ? bounds.maxQuotaResetMs : bounds.maxRetryAfterMs;
+  return withStatus(withWait({ kind, scope }, wait, maxMs), status);
 }
 
 /**
@@ -309,19 +337,26 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
  * source: `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` headers, then Gemini
  * `RetryInfo`, then the message ("Please try again in 20s"), then the rate-limit reset headers.
  *
+ * Every wait is finite, ≥ 0 and within its bound (`maxRetryAfterMs`, `maxQuotaResetMs`): a
+ * non-finite or absurd hint (`retry-after: 99999999999`) is left out, as if none had been stated.
+ *
  * Never throws. `null` / `undefined` (a failure reported without an error) is `failed`.
  *
  * @param errorOrResponse what the call returned or threw.
- * @param options `now`, in epoch ms, defaults to `systemClock.now()`.
+ * @param options `now`, in epoch ms, defaults to `systemClock.now()`; the hint bounds.
  */
 export function classifyOutcome(errorOrResponse: unknown, options: ClassifyOptions = {}): Outcome {
   const now = options.now ?? systemClock.now();
+  const bounds: HintBounds = {
+    maxRetryAfterMs: options.maxRetryAfterMs ?? DEFAULT_HINT_BOUNDS.maxRetryAfterMs,
+    maxQuotaResetMs: options.maxQuotaResetMs ?? DEFAULT_HINT_BOUNDS.maxQuotaResetMs,
+  };
   const evidence = gatherEvidence(
     typeof errorOrResponse === 'number' ? { status: errorOrResponse } : errorOrResponse,
   );
   const { status } = evidence;
   if (status !== undefined && status >= 200 && status < 300) {
-    const rateLimit = parseRateLimitHeaders(evidence.headers, now);
+    const rateLimit = boundedInfo(parseRateLimitHeaders(evidence.headers, now), bounds.maxRetryAfterMs);
     return Object.keys(rateLimit).length > 0 ? { kind: 'success', rateLimit } : { kind: 'success' };
   }
   const verdict =
@@ -334,11 +369,11 @@ export function classifyOutcome(errorOrResponse: unknown, options: ClassifyOptio
     case 'disabled':
       return withStatus({ kind: 'disabled' }, status);
     case 'limited':
-      return classifyLimit(evidence, now);
+      return classifyLimit(evidence, now, bounds);
     case 'provider-error': {
       const headers = parseRateLimitHeaders(evidence.headers, now);
       const wait = headers.retryAfterMs ?? readQuotaDetails(evidence.details).retryDelayMs;
-      return withStatus(withWait({ kind: 'provider-error' }, wait), status);
+      return withStatus(withWait({ kind: 'provider-error' }, wait, bounds.maxRetryAfterMs), status);
     }
     case 'aborted':
       return { kind: 'aborted' };

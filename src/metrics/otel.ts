@@ -85,6 +85,12 @@ export const OPEN_TELEMETRY_INSTRUMENTS = [
   },
   { name: 'waiters', kind: 'gauge', unit: '{caller}', description: 'Callers waiting for a key now.' },
   {
+    name: 'ignored_hints',
+    kind: 'counter',
+    unit: '{hint}',
+    description: 'Provider hints ignored as non-finite or beyond maxRetryAfterMs / maxQuotaResetMs.',
+  },
+  {
     name: 'outage',
     kind: 'gauge',
     unit: '1',
@@ -173,6 +179,7 @@ export function bindOpenTelemetry(
     observe('acquire.aborts', metrics.aborts);
     observe('acquire.queue_full', metrics.queueFull);
     observe('waiters', metrics.waiting);
+    observe('ignored_hints', metrics.ignoredHints);
     observe('outage', snapshot.outage === null ? 0 : 1);
     const waits = [
       ['0.5', metrics.waitMs.p50],

@@ -85,7 +85,7 @@ class Family {
  *
  * Pool-wide families: `keymesh_pool_info{strategy}`, `keymesh_keys{state}`, the counters
  * `keymesh_acquires_total`, `_releases_total`, `_failures_total`, `_rate_limits_total`,
- * `_acquire_timeouts_total`, `_acquire_aborts_total`, `_queue_full_total`, the gauges
+ * `_acquire_timeouts_total`, `_acquire_aborts_total`, `_queue_full_total`, `_ignored_hints_total`, the gauges
  * `keymesh_waiters`, `keymesh_outage`, `keymesh_outage_remaining_seconds`,
  * `keymesh_acquire_wait_max_seconds` and the summary `keymesh_acquire_wait_seconds{quantile}`.
  *
@@ -143,6 +143,11 @@ export function toPrometheus(snapshot: PoolSnapshot, options: PrometheusOptions 
       'Acquires rejected because maxWaiters callers were waiting.',
     ).sample(metrics.queueFull),
     family('waiters', 'gauge', 'Callers waiting for a key now.').sample(metrics.waiting),
+    family(
+      'ignored_hints_total',
+      'counter',
+      'Provider hints ignored as non-finite or beyond maxRetryAfterMs / maxQuotaResetMs.',
+    ).sample(metrics.ignoredHints),
     family('outage', 'gauge', '1 while the pool backs off from a provider-wide outage.').sample(
       snapshot.outage === null ? 0 : 1,
     ),

@@ -14,6 +14,7 @@ import {
   UnknownKeyError,
 } from '../errors.js';
 import { fingerprint, isKeyId, type KeyId, maskKey } from '../fingerprint.js';
+import { HintScreen } from '../limits/hints.js';
 import { learnFromSuccessHeaders, usedTokens, waitFromHeaders } from '../limits/rest.js';
 import { createKeyMachine } from '../machines/key.machine.js';
 import type { KeyInput, KeyStateName } from '../machines/key.types.js';
@@ -95,11 +96,6 @@ interface PendingAcquire {
   tokens: number;
 }
 
-/** A finite number, or `undefined`. */
-function finite(value: number | undefined): number | undefined {
-  return value !== undefined && Number.isFinite(value) ? value : undefined;
-}
-
 const RESTORED = Symbol('restored');
 
 function describeCounts(counts: Readonly<Record<string, number>>): string {
@@ -132,6 +128,8 @@ export class KeyPool {
   readonly #pending = new Map<number, PendingAcquire>();
   readonly #listeners = new Map<KeyPoolEventName, Set<(payload: never) => void>>();
   readonly #metrics = new PoolMetrics();
+  /** Drops (and counts) non-finite or absurd provider hints before they reach a key. */
+  readonly #hints: HintScreen;
   readonly #writer: CoalescingWriter;
   readonly #writerId: string;
   #nextRequestId = 1;
@@ -182,6 +180,7 @@ export class KeyPool {
     const normalized = given?.normalized ?? normalizeOptions(options);
     const records = given?.records ?? new Map<string, KeyRecord>();
     this.#options = normalized;
+    this.#hints = new HintScreen(normalized, () => this.#metrics.ignoredHints++);
     const { clock } = normalized;
     this.#writerId = `p${Math.floor(seededRandom(normalized.seed ^ 0x5bd1e995)() * 2 ** 31).toString(36)}`;
     this.#writer = new CoalescingWriter({
@@ -563,7 +562,7 @@ export class KeyPool {
       const latencyMs = options?.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
       const used = options?.usage ? usedTokens(options.usage) : undefined;
       const learned = options?.headers
-        ? learnFromSuccessHeaders(options.headers, this.#options.clock.now())
+        ? this.#hints.success(learnFromSuccessHeaders(options.headers, this.#options.clock.now()))
         : undefined;
       // One object shape for every release: this is the hot path.
       entry?.ref.send({
@@ -590,7 +589,7 @@ export class KeyPool {
           type: 'lease.fail',
           seq,
           kind,
-          retryAfterMs: finite(outcome.options?.retryAfterMs),
+          retryAfterMs: this.#hints.quota(outcome.options?.retryAfterMs),
         });
       }
       if (outcome.options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
@@ -601,8 +600,8 @@ export class KeyPool {
     }
     const options = outcome.options;
     const retryAfterMs =
-      finite(options?.retryAfterMs ?? options?.cooldownMs) ??
-      (options?.headers ? waitFromHeaders(options.headers, now) : undefined);
+      this.#hints.rateLimit(options?.retryAfterMs ?? options?.cooldownMs) ??
+      (options?.headers ? this.#hints.rateLimit(waitFromHeaders(options.headers, now)) : undefined);
     entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs: now - lease.acquiredAt });
     if (options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
     this.#metrics.rateLimits++;

@@ -1,5 +1,6 @@
 import { classifyOutcome } from '../limits/classify.js';
 import type { HeadersInput } from '../limits/headers.js';
+import { UNBOUNDED_HINTS } from '../limits/hints.js';
 import type { Outcome } from '../limits/outcome.js';
 import type { KeyStateName } from '../machines/key.types.js';
 import type { Lease } from './lease.js';
@@ -72,10 +73,19 @@ export async function settleFromResult(lease: Lease, result: unknown, clockNow: 
   const body = await errorBody(result, status);
   if (lease.settled) return;
   const evidence = body === undefined ? result : { status, headers, body };
-  settleWithOutcome(lease, classifyOutcome(evidence, { now: clockNow() }), result, headers);
+  settleWithOutcome(
+    lease,
+    classifyOutcome(evidence, { now: clockNow(), ...UNBOUNDED_HINTS }),
+    result,
+    headers,
+  );
 }
 
-/** What `withKey` does with a thrown error: classify it (429, 401/403, 402, 5xx, network …). */
+/**
+ * What `withKey` does with a thrown error: classify it (429, 401/403, 402, 5xx, network …). Hints
+ * are classified unbounded here and in {@link settleFromResult}: the pool screens them as it settles
+ * the lease, and counts the absurd ones.
+ */
 export function settleFromError(lease: Lease, error: unknown, now: number): void {
-  settleWithOutcome(lease, classifyOutcome(error, { now }), error);
+  settleWithOutcome(lease, classifyOutcome(error, { now, ...UNBOUNDED_HINTS }), error);
 }
