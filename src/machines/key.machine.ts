@@ -524,7 +524,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             : now + jittered(base, context.settings.recoveryMaxDelayMs);
         return {
           inFlight: context.inFlight - 1,
-          counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
+          // Settled with `fail`, so counted as the pool counts it: per-key totals add up to the pool's.
+          counts: { ...context.counts, failures: context.counts.failures + 1 },
           health: {
             ...health,
             consecutiveFailures: 0,
