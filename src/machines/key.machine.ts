@@ -253,6 +253,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     { guard: 'settlesPlainly', actions: 'recordSuccess' },
     { guard: 'noLeaseOut' },
     {
+      guard: 'refundShortensBudgetRest',
+      target: 'routing',
+      actions: ['recordSuccess', 'learnAllowance', 'endBudgetRestEarly', 'restAfterSuccess'],
+    },
+    {
       guard: 'learnsAllowance',
       target: 'routing',
       actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess'],
@@ -310,6 +315,20 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         return (
           budgetReadyAt(limits, reconcileTokens(limits, context.budget, deps.now(), event.tokenDelta)) >
           deps.now()
+        );
+      },
+      // The call used fewer tokens than reserved while the key rests for exactly that budget: the
+      // refund moves the rest's end forward (it is the only rest that may shorten: the budget's own).
+      refundShortensBudgetRest: ({ context, event }) => {
+        const limits = context.settings.budget;
+        if (event.type !== 'lease.release' || event.tokenDelta >= 0 || !limits || !context.budget)
+          return false;
+        const health = context.health;
+        return (
+          health.reason === 'budget' &&
+          health.cooldownUntil <= budgetClearAt(context) &&
+          budgetReadyAt(limits, reconcileTokens(limits, context.budget, deps.now(), event.tokenDelta)) <
+            health.cooldownUntil
         );
       },
       reachesMaxFailures: ({ context }) =>
@@ -408,6 +427,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           },
         };
       }),
+      // After recordSuccess reconciled the meters: the budget rest ends when the budget is clear.
+      endBudgetRestEarly: assign(({ context }) => ({
+        health: { ...context.health, cooldownUntil: Math.max(deps.now(), budgetClearAt(context)) },
+      })),
       markProbe: assign(({ context, event }) =>
         event.type === 'lease.grant' ? { health: { ...context.health, probeSeq: event.seq } } : {},
       ),
