@@ -398,13 +398,14 @@ export class KeyPool {
 
   /** Every key's state and the pool's metrics. Safe to log: no secrets. */
   snapshot(): PoolSnapshot {
+    const at = this.#options.clock.now();
     return {
-      keys: this.#runtime.index.ring.map(toKeySnapshot),
+      keys: this.#runtime.index.ring.map((entry) => toKeySnapshot(entry, at)),
       metrics: this.#metrics.snapshot(this.#runtime.waiters.size),
       strategy: this.#strategyName,
       outage: this.#actor.getSnapshot().context.outage,
       closed: this.#closed,
-      at: this.#options.clock.now(),
+      at,
     };
   }
 
