@@ -6,7 +6,7 @@ import { classifyOutcome } from './limits/classify.js';
 import type { Outcome, OutcomeKind } from './limits/outcome.js';
 import type { AcquireOptions, KeyPool } from './pool/KeyPool.js';
 import type { Lease, TokenUsage } from './pool/lease.js';
-import { settleWithOutcome } from './pool/settle-outcome.js';
+import { ABORTED, settleWithOutcome } from './pool/settle-outcome.js';
 
 /**
  * Where the leased key goes on each outgoing request.
@@ -109,7 +109,6 @@ const RETRYABLE: ReadonlySet<OutcomeKind> = new Set([
 ]);
 
 const PROVIDER_ERROR: Outcome = { kind: 'provider-error' };
-const ABORTED: Outcome = { kind: 'aborted' };
 
 type AttemptResult =
   | { readonly kind: 'response'; readonly response: Response; readonly outcome: Outcome }

@@ -317,8 +317,9 @@ export class KeyPool {
    * Runs `fn` with a leased key and settles the lease from what happens: a resolved value is a
    * success (unless it is an HTTP response with an error status), a throw is classified with
    * `classifyOutcome` (429 → rate limited with the provider's retry hint, 401/403 → revoked,
-   * 402/billing → disabled, anything else → failure) and re-thrown. If `fn` settles the lease
-   * itself, that settlement stands.
+   * 402/billing → disabled, 5xx, timeouts and connection errors → provider error, anything else →
+   * failure) and re-thrown. A throw after `options.signal` fired is the caller's abort: counted,
+   * never against the key. If `fn` settles the lease itself, that settlement stands.
    */
   async withKey<T>(fn: (key: string, lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     const lease = await this.acquire(options);
@@ -326,7 +327,7 @@ export class KeyPool {
     try {
       result = await fn(lease.key, lease);
     } catch (error) {
-      if (!lease.settled) settleFromError(lease, error, this.#options.clock.now());
+      if (!lease.settled) settleFromError(lease, error, this.#options.clock.now(), options?.signal);
       throw error;
     }
     if (!lease.settled) await settleFromResult(lease, result, () => this.#options.clock.now());

@@ -5,6 +5,9 @@ import type { Outcome } from '../limits/outcome.js';
 import type { KeyStateName } from '../machines/key.types.js';
 import type { Lease } from './lease.js';
 
+/** The caller's own abort, as settled when its signal has fired, whatever was thrown. */
+export const ABORTED: Outcome = { kind: 'aborted' };
+
 /**
  * Settles a lease from a classified outcome: a rate limit cools the key for the provider's hint, a
  * spent quota exhausts it until the stated reset, a provider error lets the pool judge between a
@@ -82,10 +85,13 @@ export async function settleFromResult(lease: Lease, result: unknown, clockNow: 
 }
 
 /**
- * What `withKey` does with a thrown error: classify it (429, 401/403, 402, 5xx, network …). Hints
+ * What `withKey` does with a thrown error: classify it (429, 401/403, 402, 5xx, network …), unless
+ * the caller's `signal` has fired (then it is the caller's abort, whatever was thrown). Hints
  * are classified unbounded here and in {@link settleFromResult}: the pool screens them as it settles
  * the lease, and counts the absurd ones.
  */
-export function settleFromError(lease: Lease, error: unknown, now: number): void {
-  settleWithOutcome(lease, classifyOutcome(error, { now, ...UNBOUNDED_HINTS }), error);
+export function settleFromError(lease: Lease, error: unknown, now: number, signal?: AbortSignal): void {
+  // The caller's signal fired: whatever was thrown (often the signal's own reason), the caller aborted.
+  const outcome = signal?.aborted === true ? ABORTED : classifyOutcome(error, { now, ...UNBOUNDED_HINTS });
+  settleWithOutcome(lease, outcome, error);
 }

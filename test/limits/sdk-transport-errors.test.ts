@@ -166,4 +166,28 @@ describe("withKey: the caller's own abort never counts against the key", () => {
       expect(pool.snapshot().outage).toBeNull();
     });
   }
+
+  it('reads any throw after the caller’s own signal fired as an abort, whatever its reason', async () => {
+    const { pool, clock } = await make(1, { maxFailures: 2 });
+    for (let call = 0; call < 5; call++) {
+      const controller = new AbortController();
+      const reason = new Error('the user closed the tab');
+      const thrown = await pool
+        .withKey(
+          () => {
+            clock.advance(10);
+            controller.abort(reason);
+            return Promise.reject(controller.signal.reason);
+          },
+          { signal: controller.signal, timeoutMs: 0 },
+        )
+        .catch((error: unknown) => error);
+      expect(thrown).toBe(reason);
+    }
+    expect(pool.snapshot().keys[0]).toMatchObject({
+      state: 'available',
+      consecutiveFailures: 0,
+      failures: 5,
+    });
+  });
 });
