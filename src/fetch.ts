@@ -3,6 +3,7 @@ import { AcquireAbortedError, InvalidConfigError, NoAvailableKeyError } from './
 import { ReplayableRequest, readBodyText, SseUsageTap, usageFromJson, watchBody } from './fetch-body.js';
 import type { KeyId } from './fingerprint.js';
 import { classifyOutcome } from './limits/classify.js';
+import { UNBOUNDED_HINTS } from './limits/hints.js';
 import type { Outcome, OutcomeKind } from './limits/outcome.js';
 import type { AcquireOptions, KeyPool } from './pool/KeyPool.js';
 import type { Lease, TokenUsage } from './pool/lease.js';
@@ -39,7 +40,10 @@ export interface KeymeshFetchAttempt {
   readonly label: string | null;
   /** The HTTP status; `undefined` when the request threw (network error, abort). */
   readonly status: number | undefined;
-  /** How the attempt was classified, and so settled. */
+  /**
+   * How the attempt was classified, and so settled; its wait as the provider stated it, before the
+   * pool bounds it by `maxRetryAfterMs` / `maxQuotaResetMs`.
+   */
   readonly outcome: Outcome;
   /** True when another attempt follows, with a fresh lease. */
   readonly retrying: boolean;
@@ -289,7 +293,9 @@ export function keymeshFetch(pool: KeyPool, options: KeymeshFetchOptions = {}): 
       response = await (request.extras === undefined ? send(outgoing) : send(outgoing, request.extras));
     } catch (error) {
       // The caller's abort is settled as classifyOutcome settles an AbortError, whatever the signal's reason.
-      const outcome = request.signal.aborted ? ABORTED : classifyOutcome(error, { now: clock.now() });
+      const outcome = request.signal.aborted
+        ? ABORTED
+        : classifyOutcome(error, { now: clock.now(), ...UNBOUNDED_HINTS });
       if (!lease.settled) settleWithOutcome(lease, outcome, error);
       return { kind: 'thrown', error, outcome };
     }
@@ -302,8 +308,10 @@ export function keymeshFetch(pool: KeyPool, options: KeymeshFetchOptions = {}): 
       body = undefined;
     }
     const { status, headers } = response;
+    // Unbounded: the pool screens the wait against its own maxRetryAfterMs / maxQuotaResetMs, and counts it.
     const outcome = classifyOutcome(body === undefined ? response : { status, headers, body }, {
       now: clock.now(),
+      ...UNBOUNDED_HINTS,
     });
     if (!lease.settled) settleWithOutcome(lease, outcome, response, headers);
     return { kind: 'response', response, outcome };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyOutcome, InvalidConfigError } from '../../src/index.js';
+import { classifyOutcome, InvalidConfigError, keymeshFetch } from '../../src/index.js';
 import { parseDurationString, parseRateLimitHeaders, parseRetryAfter } from '../../src/limits/index.js';
 import { pools } from '../helpers.js';
 import { NOW } from './fixtures/clock.js';
@@ -70,6 +70,19 @@ describe('provider hints are bounded', () => {
     expect(keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_000 });
     expect(metrics.ignoredHints).toBe(1);
     expect(pool.metrics.toPrometheus()).toContain('keymesh_ignored_hints_total 1\n');
+  });
+
+  it('bounds and counts the hints keymeshFetch reads, by the pool’s own bounds', async () => {
+    const { pool, clock } = await make(1, { maxRetryAfterMs: 2 * DAY_MS });
+    const answers = ['99999999999', String((36 * HOUR_MS) / 1_000)];
+    const provider: typeof fetch = async () =>
+      new Response('{}', { status: 429, headers: { 'retry-after': answers.shift() ?? '0' } });
+    const pooledFetch = keymeshFetch(pool, { fetch: provider, retries: 0, clock });
+    expect((await pooledFetch('http://127.0.0.1:9/v1/models')).status).toBe(429);
+    expect(pool.snapshot().metrics.ignoredHints).toBe(1);
+    clock.advance(60_000);
+    expect((await pooledFetch('http://127.0.0.1:9/v1/models')).status).toBe(429);
+    expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(clock.now() + 36 * HOUR_MS);
   });
 
   it('does not rest a key on a success whose reset header is 400 nines', async () => {
