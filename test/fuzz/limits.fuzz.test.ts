@@ -319,7 +319,7 @@ describe(`fuzz: classifyOutcome (KEYMESH_FUZZ_SEED=${SEED})`, () => {
           DEFAULT_MAX_QUOTA_RESET_MS,
         );
       }),
-      1_500,
+      1_000,
     );
   });
 
@@ -335,7 +335,7 @@ describe(`fuzz: classifyOutcome (KEYMESH_FUZZ_SEED=${SEED})`, () => {
           expectBounded(outcome, maxRetryAfterMs, maxQuotaResetMs);
         },
       ),
-      1_000,
+      600,
     );
   });
 });
@@ -353,7 +353,7 @@ describe(`fuzz: header parsers (KEYMESH_FUZZ_SEED=${SEED})`, () => {
           expectWait(duration, Number.MAX_SAFE_INTEGER);
         },
       ),
-      2_000,
+      1_500,
     );
   });
 
@@ -369,7 +369,7 @@ describe(`fuzz: header parsers (KEYMESH_FUZZ_SEED=${SEED})`, () => {
           expect(value === undefined || typeof value === 'string').toBe(true);
         },
       ),
-      1_500,
+      1_000,
     );
   });
 });
@@ -435,7 +435,7 @@ describe(`fuzz: a pool fed arbitrary hints (KEYMESH_FUZZ_SEED=${SEED})`, () => {
           }
         },
       ),
-      80,
+      60,
     );
   });
 });
