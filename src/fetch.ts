@@ -3,10 +3,11 @@ import { AcquireAbortedError, InvalidConfigError, NoAvailableKeyError } from './
 import { ReplayableRequest, readBodyText, SseUsageTap, usageFromJson, watchBody } from './fetch-body.js';
 import type { KeyId } from './fingerprint.js';
 import { classifyOutcome } from './limits/classify.js';
+import { UNBOUNDED_HINTS } from './limits/hints.js';
 import type { Outcome, OutcomeKind } from './limits/outcome.js';
 import type { AcquireOptions, KeyPool } from './pool/KeyPool.js';
 import type { Lease, TokenUsage } from './pool/lease.js';
-import { settleWithOutcome } from './pool/settle-outcome.js';
+import { ABORTED, settleWithOutcome } from './pool/settle-outcome.js';
 
 /**
  * Where the leased key goes on each outgoing request.
@@ -39,7 +40,10 @@ export interface KeymeshFetchAttempt {
   readonly label: string | null;
   /** The HTTP status; `undefined` when the request threw (network error, abort). */
   readonly status: number | undefined;
-  /** How the attempt was classified, and so settled. */
+  /**
+   * How the attempt was classified, and so settled; its wait as the provider stated it, before the
+   * pool bounds it by `maxRetryAfterMs` / `maxQuotaResetMs`.
+   */
   readonly outcome: Outcome;
   /** True when another attempt follows, with a fresh lease. */
   readonly retrying: boolean;
@@ -141,9 +145,8 @@ type AttemptResult =
  *   stream that is dropped unread keeps its key's lease out.
  *
  * The request's `signal` aborts the wait for a key too: the call rejects with the signal's reason,
- * as `fetch` does. An abort before the response is settled as `withKey` settles an `AbortError` (a
- * provider error: the pool blames the key only if it fails while other keys succeed) and is not
- * retried. Other rejections: `NoAvailableKeyError`,
+ * as `fetch` does. An abort before the response is settled as `withKey` settles an `AbortError` (the
+ * caller's own: counted, never against the key) and is not retried. Other rejections: `NoAvailableKeyError`,
  * `QueueFullError`, `PoolClosedError` from the pool, and whatever the underlying fetch throws once
  * retries run out. The key never appears in errors, hooks or the response: only on the outgoing
  * request.
@@ -289,8 +292,10 @@ export function keymeshFetch(pool: KeyPool, options: KeymeshFetchOptions = {}): 
       started = clock.now();
       response = await (request.extras === undefined ? send(outgoing) : send(outgoing, request.extras));
     } catch (error) {
-      // An abort is settled as classifyOutcome settles an AbortError, whatever the signal's reason.
-      const outcome = request.signal.aborted ? PROVIDER_ERROR : classifyOutcome(error, { now: clock.now() });
+      // The caller's abort is settled as classifyOutcome settles an AbortError, whatever the signal's reason.
+      const outcome = request.signal.aborted
+        ? ABORTED
+        : classifyOutcome(error, { now: clock.now(), ...UNBOUNDED_HINTS });
       if (!lease.settled) settleWithOutcome(lease, outcome, error);
       return { kind: 'thrown', error, outcome };
     }
@@ -303,8 +308,10 @@ export function keymeshFetch(pool: KeyPool, options: KeymeshFetchOptions = {}): 
       body = undefined;
     }
     const { status, headers } = response;
+    // Unbounded: the pool screens the wait against its own maxRetryAfterMs / maxQuotaResetMs, and counts it.
     const outcome = classifyOutcome(body === undefined ? response : { status, headers, body }, {
       now: clock.now(),
+      ...UNBOUNDED_HINTS,
     });
     if (!lease.settled) settleWithOutcome(lease, outcome, response, headers);
     return { kind: 'response', response, outcome };

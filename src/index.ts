@@ -24,7 +24,7 @@ export {
   keymeshFetch,
 } from './fetch.js';
 export { fingerprint, type KeyId, maskKey } from './fingerprint.js';
-export type { BudgetLimits } from './limits/budget.js';
+export type { BudgetLevel, BudgetLimits, KeyBudgetSnapshot } from './limits/budget.js';
 export {
   type ClassifyOptions,
   classifyOutcome,

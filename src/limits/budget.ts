@@ -91,3 +91,45 @@ export function budgetHeadroom(limits: BudgetLimits, state: BudgetState, now: nu
   if (limits.tpm !== null && state.tokensAt > now) headroom = 0;
   return headroom;
 }
+
+/**
+ * One budget's level: the budget as a bucket of `limit` per window that refills continuously, and
+ * what it holds now.
+ */
+export interface BudgetLevel {
+  /** The configured limit per window: requests per minute (`rpm`), tokens per minute (`tpm`), requests per day (`rpd`). */
+  readonly limit: number;
+  /**
+   * What the window holds unspent now: `limit` less what leases committed (reserved at grant,
+   * reconciled at release) that has not refilled yet. A whole number in [0, `limit`]. An `rpm`
+   * budget is paced (one request per 60 000 / rpm ms), so a key may have requests left in the
+   * window and still wait a moment for the next one: `readyAt` says when.
+   */
+  readonly remaining: number;
+}
+
+/** A key's budget levels, as `snapshot()` shows them: `null` for a budget the key does not have. */
+export interface KeyBudgetSnapshot {
+  readonly rpm: BudgetLevel | null;
+  readonly tpm: BudgetLevel | null;
+  readonly rpd: BudgetLevel | null;
+  /** When a new lease fits every budget (epoch ms); at or before the snapshot's time when one fits now. */
+  readonly readyAt: number;
+}
+
+function level(limit: number | null, clearAt: number, windowMs: number, now: number): BudgetLevel | null {
+  if (limit === null) return null;
+  const committed = (Math.max(0, clearAt - now) * limit) / windowMs;
+  const remaining = Math.floor(limit - committed + 1e-9);
+  return { limit, remaining: Number.isFinite(remaining) ? Math.min(limit, Math.max(0, remaining)) : 0 };
+}
+
+/** The levels of a key's budgets at `now`. */
+export function budgetLevels(limits: BudgetLimits, state: BudgetState, now: number): KeyBudgetSnapshot {
+  return {
+    rpm: level(limits.rpm, state.requestsAt, MINUTE_MS, now),
+    tpm: level(limits.tpm, state.tokensAt, MINUTE_MS, now),
+    rpd: level(limits.rpd, state.dayAt, DAY_MS, now),
+    readyAt: budgetReadyAt(limits, state),
+  };
+}

@@ -1,6 +1,7 @@
 import { systemClock } from '../clock.js';
 import { type Evidence, gatherEvidence, property } from './evidence.js';
-import { parseDurationString, parseRateLimitHeaders } from './headers.js';
+import { parseDurationString, parseRateLimitHeaders, parseRetryAfter } from './headers.js';
+import { DEFAULT_HINT_BOUNDS, type HintBounds, isUsableHint } from './hints.js';
 import type { LimitScope, Outcome, RateLimitInfo } from './outcome.js';
 
 /** Options of {@link classifyOutcome}. */
@@ -10,6 +11,17 @@ export interface ClassifyOptions {
    * Default: `systemClock.now()`. Pass the pool's clock in simulations and tests.
    */
   readonly now?: number;
+  /**
+   * Longest rate-limit wait worth honouring (ms): a `retryAfterMs` of a rate limit or provider
+   * error, or a reset of a success's counters, beyond it is absurd and left out, as if the provider
+   * had stated none. Default 86 400 000 (24 h, the longest window providers use); `Infinity`: no bound.
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * Longest spent-quota wait worth honouring (ms); beyond it a quota's `retryAfterMs` is left out.
+   * Default 2 764 800 000 (32 days: a billing month, plus a day for time zones); `Infinity`: no bound.
+   */
+  readonly maxQuotaResetMs?: number;
 }
 
 // Codes, types, gRPC statuses and ErrorInfo reasons, lower-cased. A code is more specific than the
@@ -61,26 +73,33 @@ const NETWORK_CODES = new Set([
   'enetunreach',
   'enetdown',
   'err_network',
-  'err_canceled',
   // node-fetch's FetchError puts its kind in `type`.
   'request-timeout',
   'body-timeout',
 ]);
+// Error names and classes of timeouts and broken connections: DOMException's `TimeoutError`
+// (`AbortSignal.timeout`), undici's, and the OpenAI and Anthropic SDKs' (whose class is the only
+// sign: OpenAI v6 leaves `name` as "Error").
 const NETWORK_NAMES = new Set([
-  'AbortError',
   'TimeoutError',
   'APIConnectionError',
   'APIConnectionTimeoutError',
-  'APIUserAbortError',
   'ConnectTimeoutError',
   'HeadersTimeoutError',
   'BodyTimeoutError',
   'SocketError',
-  'CanceledError',
 ]);
-// What fetch implementations throw as a TypeError when the connection fails (undici, Chrome, Safari, Firefox).
+// What fetch implementations throw as a TypeError when the connection fails (undici, Chrome, Safari,
+// Firefox), and the OpenAI / Anthropic SDKs' default messages for a timeout and a lost connection
+// (for bundles that minify the class names away).
 const NETWORK_MESSAGE =
-  /^(?:fetch failed|failed to fetch|load failed|terminated|networkerror when attempting to fetch resource\.?)$/i;
+  /^(?:fetch failed|failed to fetch|load failed|terminated|networkerror when attempting to fetch resource\.?|request timed out\.?|connection error\.?)$/i;
+// The caller's own cancellation: an `AbortSignal` aborted without a reason (DOMException
+// `AbortError`, Node's `ABORT_ERR`), the OpenAI / Anthropic SDKs' `APIUserAbortError`, Axios's
+// `CanceledError` (`ERR_CANCELED`).
+const ABORT_NAMES = new Set(['AbortError', 'APIUserAbortError', 'CanceledError']);
+const ABORT_CODES = new Set(['abort_err', 'err_canceled']);
+const ABORT_MESSAGE = /^request was aborted\.?$/i;
 
 const CREDIT_EXHAUSTED = /credit balance is too low/i;
 const WORKSPACE_LIMIT = /workspace api usage limits/i;
@@ -92,7 +111,7 @@ const RETRY_IN_DURATION =
   /(?:retry|try again) (?:in|after) ~?\s*((?:\d+(?:\.\d+)?(?:ms|us|µs|ns|h|m|s))+)(?![a-z])/i;
 const RETRY_IN_SECONDS = /(?:retry|try again) (?:in|after) (\d+(?:\.\d+)?) ?(?:seconds?|secs?)\b/i;
 
-type Verdict = 'revoked' | 'disabled' | 'limited' | 'provider-error';
+type Verdict = 'revoked' | 'disabled' | 'limited' | 'provider-error' | 'aborted';
 
 function hasAny(codes: ReadonlySet<string>, wanted: ReadonlySet<string>): boolean {
   for (const code of codes) if (wanted.has(code)) return true;
@@ -126,6 +145,20 @@ function isNetworkFailure(evidence: Evidence): boolean {
   for (const code of evidence.codes) if (NETWORK_CODES.has(code) || code.startsWith('und_err_')) return true;
   for (const name of evidence.names) if (NETWORK_NAMES.has(name)) return true;
   return anyMessage(evidence, NETWORK_MESSAGE);
+}
+
+function isCallerAbort(evidence: Evidence): boolean {
+  return (
+    hasAny(evidence.names, ABORT_NAMES) ||
+    hasAny(evidence.codes, ABORT_CODES) ||
+    anyMessage(evidence, ABORT_MESSAGE)
+  );
+}
+
+/** Without a status: a timeout or a broken connection is the provider's (or the network's); an abort the caller's. */
+function verdictWithoutStatus(evidence: Evidence): Verdict | undefined {
+  if (isNetworkFailure(evidence)) return 'provider-error';
+  return isCallerAbort(evidence) ? 'aborted' : undefined;
 }
 
 /** What Google's `google.rpc` details say about a `RESOURCE_EXHAUSTED`. */
@@ -192,7 +225,7 @@ function waitFromMessages(messages: readonly string[]): number | undefined {
     const wait = duration === undefined ? undefined : parseDurationString(duration);
     if (wait !== undefined) return wait;
     const seconds = RETRY_IN_SECONDS.exec(message)?.[1];
-    if (seconds !== undefined) return Math.ceil(Number(seconds) * 1000);
+    if (seconds !== undefined) return parseRetryAfter(seconds);
   }
   return undefined;
 }
@@ -230,8 +263,23 @@ function withStatus<T extends Outcome>(outcome: T, status: number | undefined): 
   return status === undefined ? outcome : { ...outcome, status };
 }
 
-function withWait<T extends Outcome>(outcome: T, retryAfterMs: number | undefined): T {
-  return retryAfterMs === undefined ? outcome : { ...outcome, retryAfterMs };
+/** `outcome` with the wait, when one was stated and is within `maxMs` (else it is absurd: no wait). */
+function withWait<T extends Outcome>(outcome: T, retryAfterMs: number | undefined, maxMs: number): T {
+  return retryAfterMs === undefined || !isUsableHint(retryAfterMs, maxMs)
+    ? outcome
+    : { ...outcome, retryAfterMs };
+}
+
+const RESET_FIELDS = ['retryAfterMs', 'resetRequestsMs', 'resetTokensMs'] as const;
+
+/** A success's counters without a reset beyond `maxMs`. */
+function boundedInfo(info: RateLimitInfo, maxMs: number): RateLimitInfo {
+  const bounded: RateLimitInfo = { ...info };
+  for (const field of RESET_FIELDS) {
+    const ms = bounded[field];
+    if (ms !== undefined && !isUsableHint(ms, maxMs)) delete bounded[field];
+  }
+  return bounded;
 }
 
 /**
@@ -243,7 +291,7 @@ function withWait<T extends Outcome>(outcome: T, retryAfterMs: number | undefine
  * workspace (OpenAI "in organization org-…", Anthropic "for your organization"). The same 429 seen
  * without its body (a bare fetch `Response`) is therefore `'key'`: nothing said otherwise.
  */
-function classifyLimit(evidence: Evidence, now: number): Outcome {
+function classifyLimit(evidence: Evidence, now: number, bounds: HintBounds): Outcome {
   const { status, messages } = evidence;
   const headers = parseRateLimitHeaders(evidence.headers, now);
   const quota = readQuotaDetails(evidence.details);
@@ -252,17 +300,16 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
 
   if (spend) {
     const wait = headers.retryAfterMs ?? waitFromRegainDate(messages, now);
-    return withStatus(withWait({ kind: 'quota', scope }, wait), status);
+    return withStatus(withWait({ kind: 'quota', scope }, wait, bounds.maxQuotaResetMs), status);
   }
-  // Gemini's retryDelay still counts down to the next minute here, but no minute brings quota back.
-  if (quota.zeroLimit || anyMessage(evidence, ZERO_LIMIT)) {
-    return withStatus({ kind: 'quota', scope }, status);
-  }
-
   const wait =
     headers.retryAfterMs ?? quota.retryDelayMs ?? waitFromMessages(messages) ?? waitFromResets(headers);
-  const kind = quota.daily || anyMessage(evidence, DAILY) ? 'quota' : 'rate-limited';
-  return withStatus(withWait({ kind, scope }, wait), status);
+  // A limit of 0 (no quota at all for the model on this tier) is a spent quota, not a rate limit:
+  // the key is out until the retryDelay Gemini states, and then probed, never hammered.
+  const zeroLimit = quota.zeroLimit || anyMessage(evidence, ZERO_LIMIT);
+  const kind = zeroLimit || quota.daily || anyMessage(evidence, DAILY) ? 'quota' : 'rate-limited';
+  const maxMs = kind === 'quota' ? bounds.maxQuotaResetMs : bounds.maxRetryAfterMs;
+  return withStatus(withWait({ kind, scope }, wait, maxMs), status);
 }
 
 /**
@@ -276,9 +323,13 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
  * - Axios / got errors (`response.status | statusCode`, `response.headers`, `response.data | body`);
  * - bodies as objects or JSON strings, including Google `details` (`RetryInfo`, `QuotaFailure`,
  *   `ErrorInfo`);
- * - network errors (`ECONNRESET`, `UND_ERR_*`, `AbortError`, `TimeoutError`,
- *   `TypeError: fetch failed` with its `cause`). An abort counts as a provider error: it is never
- *   the key's fault, and provider errors only count against a key that fails alone.
+ * - timeouts and network errors (`ECONNRESET`, `ETIMEDOUT`, `UND_ERR_*`, `TimeoutError`,
+ *   `TypeError: fetch failed` with its `cause`, the OpenAI and Anthropic SDKs'
+ *   `APIConnectionError` / `APIConnectionTimeoutError`, the AI SDK's `APICallError` / `RetryError`
+ *   around them): `provider-error`, which counts against a key only if it fails alone, so an
+ *   outage never exhausts the pool;
+ * - the caller's own abort (`AbortError`, `APIUserAbortError`, Axios `CanceledError`): `aborted`,
+ *   which never counts against the key. A timeout wins over an abort when both are present.
  *
  * Precedence: a 2xx status is a success, whatever else is attached. Otherwise a recognised code
  * beats the HTTP status (Gemini's bad key is a 400; OpenAI's `billing_not_active` is a 429),
@@ -286,37 +337,46 @@ function classifyLimit(evidence: Evidence, now: number): Outcome {
  * source: `retry-after-ms` / `x-ms-retry-after-ms` / `retry-after` headers, then Gemini
  * `RetryInfo`, then the message ("Please try again in 20s"), then the rate-limit reset headers.
  *
+ * Every wait is finite, ≥ 0 and within its bound (`maxRetryAfterMs`, `maxQuotaResetMs`): a
+ * non-finite or absurd hint (`retry-after: 99999999999`) is left out, as if none had been stated.
+ *
  * Never throws. `null` / `undefined` (a failure reported without an error) is `failed`.
  *
  * @param errorOrResponse what the call returned or threw.
- * @param options `now`, in epoch ms, defaults to `systemClock.now()`.
+ * @param options `now`, in epoch ms, defaults to `systemClock.now()`; the hint bounds.
  */
 export function classifyOutcome(errorOrResponse: unknown, options: ClassifyOptions = {}): Outcome {
   const now = options.now ?? systemClock.now();
+  const bounds: HintBounds = {
+    maxRetryAfterMs: options.maxRetryAfterMs ?? DEFAULT_HINT_BOUNDS.maxRetryAfterMs,
+    maxQuotaResetMs: options.maxQuotaResetMs ?? DEFAULT_HINT_BOUNDS.maxQuotaResetMs,
+  };
   const evidence = gatherEvidence(
     typeof errorOrResponse === 'number' ? { status: errorOrResponse } : errorOrResponse,
   );
   const { status } = evidence;
   if (status !== undefined && status >= 200 && status < 300) {
-    const rateLimit = parseRateLimitHeaders(evidence.headers, now);
+    const rateLimit = boundedInfo(parseRateLimitHeaders(evidence.headers, now), bounds.maxRetryAfterMs);
     return Object.keys(rateLimit).length > 0 ? { kind: 'success', rateLimit } : { kind: 'success' };
   }
   const verdict =
     verdictFromCodes(evidence) ??
     verdictFromStatus(status) ??
-    (status === undefined && isNetworkFailure(evidence) ? 'provider-error' : undefined);
+    (status === undefined ? verdictWithoutStatus(evidence) : undefined);
   switch (verdict) {
     case 'revoked':
       return withStatus({ kind: 'revoked' }, status);
     case 'disabled':
       return withStatus({ kind: 'disabled' }, status);
     case 'limited':
-      return classifyLimit(evidence, now);
+      return classifyLimit(evidence, now, bounds);
     case 'provider-error': {
       const headers = parseRateLimitHeaders(evidence.headers, now);
       const wait = headers.retryAfterMs ?? readQuotaDetails(evidence.details).retryDelayMs;
-      return withStatus(withWait({ kind: 'provider-error' }, wait), status);
+      return withStatus(withWait({ kind: 'provider-error' }, wait, bounds.maxRetryAfterMs), status);
     }
+    case 'aborted':
+      return { kind: 'aborted' };
     default:
       return withStatus({ kind: 'failed' }, status);
   }

@@ -11,7 +11,11 @@ export interface Evidence {
   readonly headers: HeadersInput | undefined;
   /** Lower-cased `code`, `type`, string `status` and `reason` values from every level. */
   readonly codes: ReadonlySet<string>;
-  /** Error class names (`AbortError`, `APIConnectionError`, …) from every level. */
+  /**
+   * Error names from every level: the `name` property (`AbortError`, `AI_APICallError`, …) and the
+   * class names along the prototype chain (the OpenAI SDK's `APIConnectionTimeoutError` leaves its
+   * `name` as `"Error"`; only its class says what it is).
+   */
   readonly names: ReadonlySet<string>;
   readonly messages: readonly string[];
   /** google.rpc detail objects (`RetryInfo`, `QuotaFailure`, `ErrorInfo`), recognised by `@type`. */
@@ -38,6 +42,9 @@ const STATUS_KEYS = ['status', 'statusCode', 'status_code'];
 // Bounds the walk over hostile or cyclic inputs; real errors are a few levels deep.
 const MAX_NODES = 64;
 const MAX_JSON_CHARS = 65_536;
+// SDK error classes sit a few levels above `Error` (APIConnectionTimeoutError → APIConnectionError →
+// APIError → OpenAIError → Error).
+const MAX_PROTOTYPES = 8;
 
 /** Reads `node[key]` from anything, without letting a throwing getter escape. */
 export function property(node: unknown, key: string): unknown {
@@ -78,6 +85,22 @@ function parseEmbeddedJson(text: string): unknown {
     return JSON.parse(text.slice(start, end + 1));
   } catch {
     return undefined;
+  }
+}
+
+/** Adds the class names along `node`'s prototype chain to `names`; a hostile prototype (a throwing Proxy trap) ends the walk. */
+function addClassNames(node: object, names: Set<string>): void {
+  try {
+    let proto: unknown = Object.getPrototypeOf(node);
+    for (let depth = 0; depth < MAX_PROTOTYPES && typeof proto === 'object' && proto !== null; depth++) {
+      if (proto === Object.prototype) return;
+      const errorClass: unknown = Reflect.get(proto, 'constructor');
+      const name: unknown = typeof errorClass === 'function' ? Reflect.get(errorClass, 'name') : undefined;
+      if (typeof name === 'string' && name !== '') names.add(name);
+      proto = Object.getPrototypeOf(proto);
+    }
+  } catch {
+    // Nothing more to learn from this node's classes.
   }
 }
 
@@ -124,6 +147,7 @@ export function gatherEvidence(input: unknown): Evidence {
     }
     const name = property(node, 'name');
     if (typeof name === 'string') names.add(name);
+    addClassNames(node, names);
     const message = property(node, 'message');
     if (typeof message === 'string') messages.push(message);
     const error = property(node, 'error');

@@ -33,10 +33,13 @@ const HTTP_DATE =
 
 /**
  * Rounds a non-negative duration up to whole ms, so a caller never retries a hair too early, while
- * float noise (`0.1 * 1000 = 100.00000000000001`) does not add a spurious millisecond.
+ * float noise (`0.1 * 1000 = 100.00000000000001`) does not add a spurious millisecond. A value too
+ * large to represent (`"9999…"` overflows to `Infinity`) saturates at `Number.MAX_SAFE_INTEGER`:
+ * still finite, and absurd by any bound, so callers see that a hint was given and can discard it.
  */
 function wholeMs(ms: number): number {
-  return Math.max(0, Math.ceil(ms - 1e-6));
+  if (Number.isNaN(ms)) return 0;
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.ceil(ms - 1e-6)));
 }
 
 /**
@@ -46,7 +49,8 @@ function wholeMs(ms: number): number {
  * Units: `h`, `m`, `s`, `ms`, `us`/`µs`, `ns`, combinable in any order (`"1h2m3.5s"`). A bare `"0"`
  * is zero, as in Go. Signs, bare numbers and unknown units are rejected.
  *
- * @returns whole milliseconds (rounded up), or `undefined` when `value` is not such a duration.
+ * @returns whole milliseconds (rounded up; at most `Number.MAX_SAFE_INTEGER`), or `undefined` when
+ *   `value` is not such a duration.
  */
 export function parseDurationString(value: string): number | undefined {
   const text = value.trim().toLowerCase();
@@ -62,7 +66,7 @@ export function parseDurationString(value: string): number | undefined {
     if (amount === undefined || perUnit === undefined) return undefined;
     total += Number(amount) * perUnit;
   }
-  return Number.isFinite(total) ? wholeMs(total) : undefined;
+  return wholeMs(total);
 }
 
 /**
@@ -71,8 +75,9 @@ export function parseDurationString(value: string): number | undefined {
  *
  * @param value the header value; a number is taken as seconds.
  * @param now epoch ms the date is measured from; defaults to the system clock.
- * @returns ms to wait, never negative (a date in the past gives 0), or `undefined` for garbage,
- *   including negative seconds, which RFC 9110 does not allow.
+ * @returns ms to wait, never negative (a date in the past gives 0) and at most
+ *   `Number.MAX_SAFE_INTEGER`, or `undefined` for garbage, including negative seconds, which RFC 9110
+ *   does not allow.
  */
 export function parseRetryAfter(
   value: string | number | null | undefined,
@@ -121,7 +126,10 @@ function parseReset(value: string | undefined, now: number): number | undefined 
  * `-1` to mean "not reported", and reading it as 0 would cool a healthy key.
  */
 function parseCount(value: string | undefined): number | undefined {
-  return value !== undefined && DECIMAL.test(value) ? Math.floor(Number(value)) : undefined;
+  if (value === undefined || !DECIMAL.test(value)) return undefined;
+  const count = Math.floor(Number(value));
+  // A count beyond exact integers is a broken header, not a window.
+  return Number.isSafeInteger(count) ? count : undefined;
 }
 
 function normaliseValue(value: unknown): string | undefined {

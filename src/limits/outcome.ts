@@ -68,6 +68,12 @@ export type Outcome =
    * timeouts, aborts. Counted against a key only if it persists there while other keys succeed.
    */
   | { readonly kind: 'provider-error'; readonly retryAfterMs?: number; readonly status?: number }
+  /**
+   * The caller cancelled the call (its own `AbortSignal`; an SDK's `APIUserAbortError`). It says
+   * nothing about the key or the provider: the lease is settled as a failure in the counters, but
+   * never against the key's health (no consecutive failure, no blame, no outage, no penalty).
+   */
+  | { readonly kind: 'aborted' }
   /** Anything else (400 bad request, 404 unknown model, an application error): the key is blameless. */
   | { readonly kind: 'failed'; readonly status?: number };
 

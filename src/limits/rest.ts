@@ -1,5 +1,14 @@
 import { classifyOutcome } from './classify.js';
 import { type HeadersInput, parseRateLimitHeaders } from './headers.js';
+import { UNBOUNDED_HINTS } from './hints.js';
+
+/** What a success's headers teach a key: see {@link learnFromSuccessHeaders}. */
+export interface SuccessLessons {
+  readonly restMs: number | undefined;
+  readonly allowance:
+    | { readonly remaining: number; readonly resetMs: number; readonly limit: number | undefined }
+    | undefined;
+}
 
 /**
  * What a *successful* response's rate-limit headers teach the key, from one parse:
@@ -9,15 +18,7 @@ import { type HeadersInput, parseRateLimitHeaders } from './headers.js';
  * - `allowance`: remaining requests and ms until the next one frees, when both are stated, with the
  *   requests a window admits (`limit`) when that is stated too.
  */
-export function learnFromSuccessHeaders(
-  headers: HeadersInput,
-  now: number,
-): {
-  readonly restMs: number | undefined;
-  readonly allowance:
-    | { readonly remaining: number; readonly resetMs: number; readonly limit: number | undefined }
-    | undefined;
-} {
+export function learnFromSuccessHeaders(headers: HeadersInput, now: number): SuccessLessons {
   const info = parseRateLimitHeaders(headers, now);
   let restMs: number | undefined;
   if (info.remainingRequests === 0 && info.resetRequestsMs !== undefined) restMs = info.resetRequestsMs;
@@ -35,9 +36,12 @@ export function learnFromSuccessHeaders(
   return { restMs, allowance };
 }
 
-/** How long a 429's headers ask the key to wait (`retry-after`, `retry-after-ms`, reset headers …), if they say. */
+/**
+ * How long a 429's headers ask the key to wait (`retry-after`, `retry-after-ms`, reset headers …), if
+ * they say: unbounded, for the pool's `HintScreen` to judge (and count).
+ */
 export function waitFromHeaders(headers: HeadersInput, now: number): number | undefined {
-  const outcome = classifyOutcome({ status: 429, headers }, { now });
+  const outcome = classifyOutcome({ status: 429, headers }, { now, ...UNBOUNDED_HINTS });
   return 'retryAfterMs' in outcome ? outcome.retryAfterMs : undefined;
 }
 

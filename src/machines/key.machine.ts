@@ -319,6 +319,11 @@ export function createKeyMachine(deps: KeyMachineDeps) {
     { guard: 'settlesPlainly', actions: 'recordSuccess' },
     { guard: 'noLeaseOut' },
     {
+      guard: 'refundShortensBudgetRest',
+      target: 'routing',
+      actions: ['recordSuccess', 'learnAllowance', 'endBudgetRestEarly', 'restAfterSuccess'],
+    },
+    {
       guard: 'learnsAllowance',
       target: 'routing',
       actions: ['recordSuccess', 'learnAllowance', 'restAfterSuccess'],
@@ -352,10 +357,12 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       isRevocation: ({ event }) =>
         event.type === 'lease.fail' && (event.kind === 'revoked' || event.kind === 'disabled'),
       isQuotaSpent: ({ event }) => event.type === 'lease.fail' && event.kind === 'quota',
-      isOutageError: ({ event }) => event.type === 'lease.fail' && event.kind === 'provider',
+      // A provider-wide error the pool judged an outage, or the caller's own abort: neither is the key's fault.
+      isOutageError: ({ event }) =>
+        event.type === 'lease.fail' && (event.kind === 'provider' || event.kind === 'aborted'),
       isProbeOutage: ({ context, event }) =>
         event.type === 'lease.fail' &&
-        event.kind === 'provider' &&
+        (event.kind === 'provider' || event.kind === 'aborted') &&
         context.health.probeSeq !== 0 &&
         event.seq === context.health.probeSeq,
       grantSpendsBudget: ({ context, event }) =>
@@ -374,6 +381,20 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         return (
           budgetReadyAt(limits, reconcileTokens(limits, context.budget, deps.now(), event.tokenDelta)) >
           deps.now()
+        );
+      },
+      // The call used fewer tokens than reserved while the key rests for exactly that budget: the
+      // refund moves the rest's end forward (it is the only rest that may shorten: the budget's own).
+      refundShortensBudgetRest: ({ context, event }) => {
+        const limits = context.settings.budget;
+        if (event.type !== 'lease.release' || event.tokenDelta >= 0 || !limits || !context.budget)
+          return false;
+        const health = context.health;
+        return (
+          health.reason === 'budget' &&
+          health.cooldownUntil <= budgetClearAt(context) &&
+          budgetReadyAt(limits, reconcileTokens(limits, context.budget, deps.now(), event.tokenDelta)) <
+            health.cooldownUntil
         );
       },
       reachesMaxFailures: ({ context }) =>
@@ -474,6 +495,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           },
         };
       }),
+      // After recordSuccess reconciled the meters: the budget rest ends when the budget is clear.
+      endBudgetRestEarly: assign(({ context }) => ({
+        health: { ...context.health, cooldownUntil: Math.max(deps.now(), budgetClearAt(context)) },
+      })),
       markProbe: assign(({ context, event }) =>
         event.type === 'lease.grant' ? { health: { ...context.health, probeSeq: event.seq } } : {},
       ),
@@ -517,10 +542,14 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         },
       })),
       // The pool judged this 5xx/network error an outage: counted, but not against the key's health.
-      countProviderError: assign(({ context }) => ({
+      // The caller's abort is not even a penalty.
+      countProviderError: assign(({ context, event }) => ({
         inFlight: context.inFlight - 1,
         counts: { ...context.counts, failures: context.counts.failures + 1 },
-        health: { ...context.health, lastPenaltyAt: deps.now() },
+        health:
+          event.type === 'lease.fail' && event.kind === 'aborted'
+            ? context.health
+            : { ...context.health, lastPenaltyAt: deps.now() },
       })),
       releaseProbe: assign(({ context }) => ({ health: { ...context.health, probeSeq: 0 } })),
       // A grant spends what the key was told remains, moves its pace's meter, and (first grant of a
@@ -615,7 +644,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             : now + jittered(base, context.settings.recoveryMaxDelayMs);
         return {
           inFlight: context.inFlight - 1,
-          counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
+          // Settled with `fail`, so counted as the pool counts it: per-key totals add up to the pool's.
+          counts: { ...context.counts, failures: context.counts.failures + 1 },
           health: {
             ...health,
             consecutiveFailures: 0,

@@ -184,9 +184,10 @@ export interface KeyAllowance {
  * - `provider`: a provider-wide error (5xx, 529, network) the pool judged an outage: counted, but
  *   never against the key's health;
  * - `quota`: a spend or daily quota is spent: exhausted until the stated reset (or half-open probing);
- * - `revoked` (401/403), `disabled` (402, billing): out until `resetKey`/`addKey`.
+ * - `revoked` (401/403), `disabled` (402, billing): out until `resetKey`/`addKey`;
+ * - `aborted`: the caller cancelled the call: counted, never against the key's health.
  */
-export type FailureKind = 'failure' | 'provider' | 'quota' | 'revoked' | 'disabled';
+export type FailureKind = 'failure' | 'provider' | 'quota' | 'revoked' | 'disabled' | 'aborted';
 
 /**
  * Events a key actor accepts. Settle events may arrive in every state; `seq` is the grant sequence

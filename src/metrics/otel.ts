@@ -85,6 +85,12 @@ export const OPEN_TELEMETRY_INSTRUMENTS = [
   },
   { name: 'waiters', kind: 'gauge', unit: '{caller}', description: 'Callers waiting for a key now.' },
   {
+    name: 'ignored_hints',
+    kind: 'counter',
+    unit: '{hint}',
+    description: 'Provider hints ignored as non-finite or beyond maxRetryAfterMs / maxQuotaResetMs.',
+  },
+  {
     name: 'outage',
     kind: 'gauge',
     unit: '1',
@@ -115,6 +121,24 @@ export const OPEN_TELEMETRY_INSTRUMENTS = [
   { name: 'key.consecutive_failures', kind: 'gauge', unit: '{call}', description: 'Failures in a row.' },
   { name: 'key.latency', kind: 'gauge', unit: 's', description: 'EWMA of successful call latency.' },
   { name: 'key.cooldown_remaining', kind: 'gauge', unit: 's', description: 'Time until the cooldown ends.' },
+  {
+    name: 'key.budget.limit',
+    kind: 'gauge',
+    unit: '1',
+    description: 'Configured budget of the key per window (attribute keymesh.budget: rpm, tpm, rpd).',
+  },
+  {
+    name: 'key.budget.remaining',
+    kind: 'gauge',
+    unit: '1',
+    description: 'What the budget holds unspent now (attribute keymesh.budget: rpm, tpm, rpd).',
+  },
+  {
+    name: 'key.budget.ready_in',
+    kind: 'gauge',
+    unit: 's',
+    description: 'Time until a new lease fits every budget of the key.',
+  },
 ] as const satisfies readonly InstrumentSpec[];
 
 type InstrumentName = (typeof OPEN_TELEMETRY_INSTRUMENTS)[number]['name'];
@@ -173,6 +197,7 @@ export function bindOpenTelemetry(
     observe('acquire.aborts', metrics.aborts);
     observe('acquire.queue_full', metrics.queueFull);
     observe('waiters', metrics.waiting);
+    observe('ignored_hints', metrics.ignoredHints);
     observe('outage', snapshot.outage === null ? 0 : 1);
     const waits = [
       ['0.5', metrics.waitMs.p50],
@@ -214,4 +239,13 @@ function observeKey(
   observe('key.consecutive_failures', key.consecutiveFailures, id);
   if (key.latencyEwma !== null) observe('key.latency', key.latencyEwma / 1_000, id);
   observe('key.cooldown_remaining', Math.max(0, key.cooldownUntil - at) / 1_000, id);
+  const budget = key.budget;
+  if (budget === null) return;
+  for (const name of ['rpm', 'tpm', 'rpd'] as const) {
+    const level = budget[name];
+    if (level === null) continue;
+    observe('key.budget.limit', level.limit, { ...id, 'keymesh.budget': name });
+    observe('key.budget.remaining', level.remaining, { ...id, 'keymesh.budget': name });
+  }
+  observe('key.budget.ready_in', Math.max(0, budget.readyAt - at) / 1_000, id);
 }

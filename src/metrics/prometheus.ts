@@ -1,4 +1,5 @@
 import { InvalidConfigError } from '../errors.js';
+import type { BudgetLevel } from '../limits/budget.js';
 import { KEY_REASONS, type KeyStateName } from '../machines/key.types.js';
 import type { PoolSnapshot } from '../pool/KeyPool.js';
 import type { KeySnapshot } from '../pool/strategies/types.js';
@@ -14,7 +15,7 @@ export interface PrometheusOptions {
    * Labels added to every sample, e.g. `{ pool: 'openai' }` to tell several pools apart in one
    * scrape. Default none. Names must match `[a-zA-Z_][a-zA-Z0-9_]*`, must not start with `__`, and
    * must not be one of the labels KeyMesh sets (`key`, `label`, `state`, `reason`, `strategy`,
-   * `quantile`).
+   * `quantile`, `budget`).
    */
   readonly labels?: Readonly<Record<string, string>>;
   /**
@@ -45,6 +46,7 @@ const RESERVED_LABELS: ReadonlySet<string> = new Set([
   'reason',
   'strategy',
   'quantile',
+  'budget',
 ]);
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -85,7 +87,7 @@ class Family {
  *
  * Pool-wide families: `keymesh_pool_info{strategy}`, `keymesh_keys{state}`, the counters
  * `keymesh_acquires_total`, `_releases_total`, `_failures_total`, `_rate_limits_total`,
- * `_acquire_timeouts_total`, `_acquire_aborts_total`, `_queue_full_total`, the gauges
+ * `_acquire_timeouts_total`, `_acquire_aborts_total`, `_queue_full_total`, `_ignored_hints_total`, the gauges
  * `keymesh_waiters`, `keymesh_outage`, `keymesh_outage_remaining_seconds`,
  * `keymesh_acquire_wait_max_seconds` and the summary `keymesh_acquire_wait_seconds{quantile}`.
  *
@@ -94,7 +96,9 @@ class Family {
  * `keymesh_key_max_concurrent`, `keymesh_key_consecutive_failures`, `keymesh_key_latency_seconds`
  * (EWMA of successful calls; absent before the first), `keymesh_key_cooldown_remaining_seconds`,
  * `keymesh_key_recovery_remaining_seconds`, `keymesh_key_last_used_timestamp_seconds` (absent when
- * never used) and the counters `keymesh_key_successes_total`, `_failures_total`, `_rate_limits_total`.
+ * never used), the budget gauges `keymesh_key_budget_limit{budget}` and `keymesh_key_budget_remaining{budget}`
+ * (`budget`: `rpm`, `tpm`, `rpd`; only for budgets the key has) and `keymesh_key_budget_ready_in_seconds`,
+ * and the counters `keymesh_key_successes_total`, `_failures_total`, `_rate_limits_total`.
  *
  * Labels carry fingerprints or configured labels only: never a secret.
  *
@@ -143,6 +147,11 @@ export function toPrometheus(snapshot: PoolSnapshot, options: PrometheusOptions 
       'Acquires rejected because maxWaiters callers were waiting.',
     ).sample(metrics.queueFull),
     family('waiters', 'gauge', 'Callers waiting for a key now.').sample(metrics.waiting),
+    family(
+      'ignored_hints_total',
+      'counter',
+      'Provider hints ignored as non-finite or beyond maxRetryAfterMs / maxQuotaResetMs.',
+    ).sample(metrics.ignoredHints),
     family('outage', 'gauge', '1 while the pool backs off from a provider-wide outage.').sample(
       snapshot.outage === null ? 0 : 1,
     ),
@@ -233,8 +242,47 @@ export function toPrometheus(snapshot: PoolSnapshot, options: PrometheusOptions 
     perKey('key_last_used_timestamp_seconds', 'gauge', 'When the key was last leased (Unix time).', (k) =>
       k.lastUsedAt > 0 ? seconds(k.lastUsedAt) : undefined,
     ),
+    perBudget(
+      family('key_budget_limit', 'gauge', 'Configured budget of the key per window (budget: rpm, tpm, rpd).'),
+      keys,
+      keyId,
+      (level) => level.limit,
+    ),
+    perBudget(
+      family(
+        'key_budget_remaining',
+        'gauge',
+        'What the budget holds unspent now: the limit less what leases committed that has not refilled yet.',
+      ),
+      keys,
+      keyId,
+      (level) => level.remaining,
+    ),
+    perKey(
+      'key_budget_ready_in_seconds',
+      'gauge',
+      'Seconds until a new lease fits every budget of the key (0 when one fits now).',
+      (k) => (k.budget === null ? undefined : remaining(k.budget.readyAt)),
+    ),
   );
   return `${families.map((f) => f.render()).join('\n')}\n`;
+}
+
+const BUDGETS = ['rpm', 'tpm', 'rpd'] as const;
+
+function perBudget(
+  f: Family,
+  keys: readonly KeySnapshot[],
+  keyId: (key: KeySnapshot) => Labels,
+  value: (level: BudgetLevel) => number,
+): Family {
+  for (const key of keys) {
+    for (const budget of BUDGETS) {
+      const level = key.budget?.[budget];
+      if (level) f.sample(value(level), [...keyId(key), ['budget', budget]]);
+    }
+  }
+  return f;
 }
 
 function perState(f: Family, keys: readonly KeySnapshot[]): Family {

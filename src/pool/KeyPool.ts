@@ -14,6 +14,7 @@ import {
   UnknownKeyError,
 } from '../errors.js';
 import { fingerprint, isKeyId, type KeyId, maskKey } from '../fingerprint.js';
+import { HintScreen } from '../limits/hints.js';
 import { learnFromSuccessHeaders, usedTokens, waitFromHeaders } from '../limits/rest.js';
 import { createKeyMachine } from '../machines/key.machine.js';
 import type { KeyInput, KeyStateName } from '../machines/key.types.js';
@@ -95,11 +96,6 @@ interface PendingAcquire {
   tokens: number;
 }
 
-/** A finite number, or `undefined`. */
-function finite(value: number | undefined): number | undefined {
-  return value !== undefined && Number.isFinite(value) ? value : undefined;
-}
-
 const RESTORED = Symbol('restored');
 
 function describeCounts(counts: Readonly<Record<string, number>>): string {
@@ -132,6 +128,8 @@ export class KeyPool {
   readonly #pending = new Map<number, PendingAcquire>();
   readonly #listeners = new Map<KeyPoolEventName, Set<(payload: never) => void>>();
   readonly #metrics = new PoolMetrics();
+  /** Drops (and counts) non-finite or absurd provider hints before they reach a key. */
+  readonly #hints: HintScreen;
   readonly #writer: CoalescingWriter;
   readonly #writerId: string;
   #nextRequestId = 1;
@@ -182,6 +180,7 @@ export class KeyPool {
     const normalized = given?.normalized ?? normalizeOptions(options);
     const records = given?.records ?? new Map<string, KeyRecord>();
     this.#options = normalized;
+    this.#hints = new HintScreen(normalized, () => this.#metrics.ignoredHints++);
     const { clock } = normalized;
     this.#writerId = `p${Math.floor(seededRandom(normalized.seed ^ 0x5bd1e995)() * 2 ** 31).toString(36)}`;
     this.#writer = new CoalescingWriter({
@@ -318,8 +317,9 @@ export class KeyPool {
    * Runs `fn` with a leased key and settles the lease from what happens: a resolved value is a
    * success (unless it is an HTTP response with an error status), a throw is classified with
    * `classifyOutcome` (429 → rate limited with the provider's retry hint, 401/403 → revoked,
-   * 402/billing → disabled, anything else → failure) and re-thrown. If `fn` settles the lease
-   * itself, that settlement stands.
+   * 402/billing → disabled, 5xx, timeouts and connection errors → provider error, anything else →
+   * failure) and re-thrown. A throw after `options.signal` fired is the caller's abort: counted,
+   * never against the key. If `fn` settles the lease itself, that settlement stands.
    */
   async withKey<T>(fn: (key: string, lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
     const lease = await this.acquire(options);
@@ -327,7 +327,7 @@ export class KeyPool {
     try {
       result = await fn(lease.key, lease);
     } catch (error) {
-      if (!lease.settled) settleFromError(lease, error, this.#options.clock.now());
+      if (!lease.settled) settleFromError(lease, error, this.#options.clock.now(), options?.signal);
       throw error;
     }
     if (!lease.settled) await settleFromResult(lease, result, () => this.#options.clock.now());
@@ -399,13 +399,14 @@ export class KeyPool {
 
   /** Every key's state and the pool's metrics. Safe to log: no secrets. */
   snapshot(): PoolSnapshot {
+    const at = this.#options.clock.now();
     return {
-      keys: this.#runtime.index.ring.map(toKeySnapshot),
+      keys: this.#runtime.index.ring.map((entry) => toKeySnapshot(entry, at)),
       metrics: this.#metrics.snapshot(this.#runtime.waiters.size),
       strategy: this.#strategyName,
       outage: this.#actor.getSnapshot().context.outage,
       closed: this.#closed,
-      at: this.#options.clock.now(),
+      at,
     };
   }
 
@@ -563,7 +564,7 @@ export class KeyPool {
       const latencyMs = options?.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
       const used = options?.usage ? usedTokens(options.usage) : undefined;
       const learned = options?.headers
-        ? learnFromSuccessHeaders(options.headers, this.#options.clock.now())
+        ? this.#hints.success(learnFromSuccessHeaders(options.headers, this.#options.clock.now()))
         : undefined;
       // One object shape for every release: this is the hot path.
       entry?.ref.send({
@@ -590,7 +591,7 @@ export class KeyPool {
           type: 'lease.fail',
           seq,
           kind,
-          retryAfterMs: finite(outcome.options?.retryAfterMs),
+          retryAfterMs: this.#hints.quota(outcome.options?.retryAfterMs),
         });
       }
       if (outcome.options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
@@ -601,8 +602,8 @@ export class KeyPool {
     }
     const options = outcome.options;
     const retryAfterMs =
-      finite(options?.retryAfterMs ?? options?.cooldownMs) ??
-      (options?.headers ? waitFromHeaders(options.headers, now) : undefined);
+      this.#hints.rateLimit(options?.retryAfterMs ?? options?.cooldownMs) ??
+      (options?.headers ? this.#hints.rateLimit(waitFromHeaders(options.headers, now)) : undefined);
     entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs: now - lease.acquiredAt });
     if (options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
     this.#metrics.rateLimits++;

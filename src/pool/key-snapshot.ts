@@ -1,10 +1,12 @@
+import { budgetLevels } from '../limits/budget.js';
 import { concurrencyCap, stateReason } from '../machines/key.machine.js';
 import type { KeyEntry } from './key-index.js';
 import type { KeySnapshot } from './strategies/types.js';
 
-/** The public, secret-free picture of a key from the pool's cached view. */
-export function toKeySnapshot(entry: KeyEntry): KeySnapshot {
+/** The public, secret-free picture of a key from the pool's cached view, its budget levels at `now` (epoch ms). */
+export function toKeySnapshot(entry: KeyEntry, now: number): KeySnapshot {
   const c = entry.context;
+  const limits = c.settings.budget;
   const health = c.health;
   return {
     keyId: entry.keyId,
@@ -26,5 +28,6 @@ export function toKeySnapshot(entry: KeyEntry): KeySnapshot {
     recoveryAt: health.recoveryAt,
     lastUsedAt: c.lastUsedAt,
     lastPenaltyAt: health.lastPenaltyAt,
+    budget: limits && c.budget ? budgetLevels(limits, c.budget, now) : null,
   };
 }

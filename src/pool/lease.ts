@@ -33,7 +33,10 @@ export interface FailOptions {
    *   keys succeed; when most of the pool fails, the pool backs off as a whole instead;
    * - `'quota'`: a spend or daily quota is spent: exhausted until `retryAfterMs` (or probed on the
    *   recovery schedule when no reset is known);
-   * - `'revoked'` (401/403) and `'disabled'` (402, billing): out until `resetKey`/`addKey`.
+   * - `'revoked'` (401/403) and `'disabled'` (402, billing): out until `resetKey`/`addKey`;
+   * - `'aborted'`: the caller cancelled the call itself. Counted in `failures`, but never against
+   *   the key (no consecutive failure, no outage judgement, no latency-strategy penalty): the call
+   *   said nothing about the key.
    */
   readonly kind?: FailureKind;
   /** For `'quota'`: when the quota resets (ms from now). */

@@ -16,6 +16,12 @@ export interface PoolMetricsSnapshot {
   readonly queueFull: number;
   /** Callers waiting now. */
   readonly waiting: number;
+  /**
+   * Provider hints ignored because they were non-finite or beyond `maxRetryAfterMs` /
+   * `maxQuotaResetMs` (`retry-after: 99999999999`, a reset of 400 nines): the key acted as if the
+   * provider had stated no wait.
+   */
+  readonly ignoredHints: number;
   /** Time from `acquire()` to the grant (ms), over every granted acquire; immediate grants count as 0. */
   readonly waitMs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number };
 }
@@ -71,6 +77,7 @@ export class PoolMetrics {
   timeouts = 0;
   aborts = 0;
   queueFull = 0;
+  ignoredHints = 0;
   readonly waits = new WaitHistogram();
 
   snapshot(waiting: number): PoolMetricsSnapshot {
@@ -83,6 +90,7 @@ export class PoolMetrics {
       aborts: this.aborts,
       queueFull: this.queueFull,
       waiting,
+      ignoredHints: this.ignoredHints,
       waitMs: {
         p50: this.waits.quantile(0.5),
         p90: this.waits.quantile(0.9),

@@ -2,6 +2,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import { type Clock, systemClock } from '../clock.js';
 import { InvalidConfigError } from '../errors.js';
 import { type BudgetLimits, hasBudget } from '../limits/budget.js';
+import { DEFAULT_HINT_BOUNDS } from '../limits/hints.js';
 import type { KeySettings } from '../machines/key.types.js';
 import { DEFAULT_OUTAGE, type OutageSettings } from '../machines/pool.machine.js';
 import { memoryStorage } from '../storage/memory.js';
@@ -51,6 +52,21 @@ export interface KeyPoolOptions {
   readonly maxConcurrentPerKey?: number;
   /** Longest cooldown (ms) for a rate limit without a retry hint (escalation 1 s, 2 s, 4 s … up to this). Default 60 000. */
   readonly defaultCooldownMs?: number;
+  /**
+   * Longest rest a provider's rate-limit hint may impose (ms): `retry-after`, `retry-after-ms`,
+   * reset headers, `retryDelay`, `rateLimited({ retryAfterMs })`. A hint beyond it, or non-finite,
+   * is absurd (`retry-after: 99999999999`): the key acts as if none was stated, and
+   * `snapshot().metrics.ignoredHints` counts it. Default 86 400 000 (24 h: the longest window
+   * providers use, a day); ≥ 0, finite.
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * Longest rest a spent quota's stated reset may impose (ms): `fail(…, { kind: 'quota',
+   * retryAfterMs })`, a classified quota's reset. Beyond it, or non-finite, the key falls back to
+   * half-open probing, and `ignoredHints` counts it. Default 2 764 800 000 (32 days: a billing
+   * month, plus a day for time zones); ≥ 0, finite.
+   */
+  readonly maxQuotaResetMs?: number;
   /** Consecutive failures before a key is `exhausted`. Default 10; integer ≥ 1. */
   readonly maxFailures?: number;
   /** How long `acquire()` waits by default (ms). Default 30 000; ≥ 0 or `Infinity`. */
@@ -101,6 +117,8 @@ export interface NormalizedOptions {
   readonly strategy: StrategyName | CustomStrategy;
   readonly maxConcurrentPerKey: number;
   readonly defaultCooldownMs: number;
+  readonly maxRetryAfterMs: number;
+  readonly maxQuotaResetMs: number;
   readonly maxFailures: number;
   readonly acquireTimeoutMs: number;
   readonly maxWaiters: number;
@@ -122,6 +140,8 @@ const OPTION_NAMES = new Set([
   'strategy',
   'maxConcurrentPerKey',
   'defaultCooldownMs',
+  'maxRetryAfterMs',
+  'maxQuotaResetMs',
   'maxFailures',
   'acquireTimeoutMs',
   'maxWaiters',
@@ -353,6 +373,16 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
     strategy,
     maxConcurrentPerKey,
     defaultCooldownMs: checkDuration('defaultCooldownMs', options.defaultCooldownMs ?? 60_000, false),
+    maxRetryAfterMs: checkDuration(
+      'maxRetryAfterMs',
+      options.maxRetryAfterMs ?? DEFAULT_HINT_BOUNDS.maxRetryAfterMs,
+      false,
+    ),
+    maxQuotaResetMs: checkDuration(
+      'maxQuotaResetMs',
+      options.maxQuotaResetMs ?? DEFAULT_HINT_BOUNDS.maxQuotaResetMs,
+      false,
+    ),
     maxFailures,
     acquireTimeoutMs: checkDuration('acquireTimeoutMs', options.acquireTimeoutMs ?? 30_000, true),
     maxWaiters,

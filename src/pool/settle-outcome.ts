@@ -1,13 +1,18 @@
 import { classifyOutcome } from '../limits/classify.js';
 import type { HeadersInput } from '../limits/headers.js';
+import { UNBOUNDED_HINTS } from '../limits/hints.js';
 import type { Outcome } from '../limits/outcome.js';
 import type { KeyStateName } from '../machines/key.types.js';
 import type { Lease } from './lease.js';
 
+/** The caller's own abort, as settled when its signal has fired, whatever was thrown. */
+export const ABORTED: Outcome = { kind: 'aborted' };
+
 /**
  * Settles a lease from a classified outcome: a rate limit cools the key for the provider's hint, a
  * spent quota exhausts it until the stated reset, a provider error lets the pool judge between a
- * bad key and an outage, a success learns from its headers. `scope: 'group'` rests the key's group.
+ * bad key and an outage, the caller's abort frees the key without judging it, a success learns from
+ * its headers. `scope: 'group'` rests the key's group.
  */
 export function settleWithOutcome(
   lease: Lease,
@@ -28,6 +33,8 @@ export function settleWithOutcome(
       return lease.fail(error, { kind: 'disabled' });
     case 'provider-error':
       return lease.fail(error, { kind: 'provider' });
+    case 'aborted':
+      return lease.fail(error, { kind: 'aborted' });
     case 'failed':
       return lease.fail(error);
   }
@@ -69,10 +76,22 @@ export async function settleFromResult(lease: Lease, result: unknown, clockNow: 
   const body = await errorBody(result, status);
   if (lease.settled) return;
   const evidence = body === undefined ? result : { status, headers, body };
-  settleWithOutcome(lease, classifyOutcome(evidence, { now: clockNow() }), result, headers);
+  settleWithOutcome(
+    lease,
+    classifyOutcome(evidence, { now: clockNow(), ...UNBOUNDED_HINTS }),
+    result,
+    headers,
+  );
 }
 
-/** What `withKey` does with a thrown error: classify it (429, 401/403, 402, 5xx, network …). */
-export function settleFromError(lease: Lease, error: unknown, now: number): void {
-  settleWithOutcome(lease, classifyOutcome(error, { now }), error);
+/**
+ * What `withKey` does with a thrown error: classify it (429, 401/403, 402, 5xx, network …), unless
+ * the caller's `signal` has fired (then it is the caller's abort, whatever was thrown). Hints
+ * are classified unbounded here and in {@link settleFromResult}: the pool screens them as it settles
+ * the lease, and counts the absurd ones.
+ */
+export function settleFromError(lease: Lease, error: unknown, now: number, signal?: AbortSignal): void {
+  // The caller's signal fired: whatever was thrown (often the signal's own reason), the caller aborted.
+  const outcome = signal?.aborted === true ? ABORTED : classifyOutcome(error, { now, ...UNBOUNDED_HINTS });
+  settleWithOutcome(lease, outcome, error);
 }

@@ -32,6 +32,7 @@ const key = (label: string, overrides: Partial<KeySnapshot> = {}): KeySnapshot =
   recoveryAt: 0,
   lastUsedAt: 0,
   lastPenaltyAt: 0,
+  budget: null,
   ...overrides,
 });
 

@@ -314,7 +314,7 @@ describe('keymeshFetch: aborting', () => {
     controller.abort();
 
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
-    expect(attempts.map((a) => [a.outcome.kind, a.retrying])).toEqual([['provider-error', false]]);
+    expect(attempts.map((a) => [a.outcome.kind, a.retrying])).toEqual([['aborted', false]]);
   });
 });
 

@@ -283,14 +283,14 @@ describe('classifyOutcome: Gemini', () => {
       expected: { kind: 'quota', retryAfterMs: 37_025_700, scope: 'group', status: 429 },
     },
     {
-      name: 'reads "limit: 0" as a quota that no wait restores, ignoring the retryDelay',
+      name: 'reads "limit: 0" as a spent quota until the stated retryDelay',
       input: googleGenAiError(429, geminiZeroLimitBody),
-      expected: { kind: 'quota', scope: 'group', status: 429 },
+      expected: { kind: 'quota', retryAfterMs: 10_000, scope: 'group', status: 429 },
     },
     {
-      name: 'reads quotaValue "0" as a quota that no wait restores',
+      name: 'reads quotaValue "0" as a spent quota until the stated retryDelay',
       input: { status: 429, body: JSON.stringify(geminiZeroQuotaValueBody) },
-      expected: { kind: 'quota', scope: 'key', status: 429 },
+      expected: { kind: 'quota', retryAfterMs: 5_000, scope: 'key', status: 429 },
     },
     {
       name: 'reads API_KEY_INVALID as revoked although Gemini sends it as a 400',
@@ -469,9 +469,9 @@ describe('classifyOutcome: network failures and timeouts', () => {
       expected: { kind: 'provider-error' },
     },
     {
-      name: 'reads an AbortError as a provider error',
+      name: "reads an AbortError as the caller's own abort",
       input: new DOMException('This operation was aborted', 'AbortError'),
-      expected: { kind: 'provider-error' },
+      expected: { kind: 'aborted' },
     },
     {
       name: 'reads an AbortSignal.timeout TimeoutError as a provider error',

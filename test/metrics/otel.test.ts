@@ -145,6 +145,27 @@ describe('bindOpenTelemetry', () => {
     expect(otherIds.every((o) => !('keymesh.key.label' in o.attributes))).toBe(true);
   });
 
+  it('observes each key’s budget levels under the budget’s name', async () => {
+    const clock = new VirtualClock();
+    const [key] = fakeKeys(1, 'sk-test-otel-budget');
+    const pool = make.track(
+      await KeyPool.create({ keys: [{ key: key as string, rpm: 120, tpm: 1_000 }], clock, seed: 3 }),
+    );
+    (await pool.acquire({ tokens: 250 })).release({ usage: { totalTokens: 250 } });
+    const meter = new RecordingMeter();
+    bindOpenTelemetry(pool, meter);
+    const budgets = (await meter.collect())
+      .filter((o) => o.name.startsWith('keymesh.key.budget.'))
+      .map((o) => [o.name, o.attributes['keymesh.budget'], o.value]);
+    expect(budgets).toEqual([
+      ['keymesh.key.budget.limit', 'rpm', 120],
+      ['keymesh.key.budget.remaining', 'rpm', 119],
+      ['keymesh.key.budget.limit', 'tpm', 1_000],
+      ['keymesh.key.budget.remaining', 'tpm', 750],
+      ['keymesh.key.budget.ready_in', undefined, 15],
+    ]);
+  });
+
   it('reads a fresh snapshot at each collection and stops after unbinding', async () => {
     const { pool } = await activePool();
     const meter = new RecordingMeter();

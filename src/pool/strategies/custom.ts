@@ -16,7 +16,7 @@ export function customStrategy(fn: CustomStrategy): Strategy {
       select(index, now) {
         const offered: KeyEntry[] = index.ring.filter((entry) => entry.eligible);
         if (offered.length === 0) return undefined;
-        const candidates = Object.freeze(offered.map((entry) => Object.freeze(toKeySnapshot(entry))));
+        const candidates = Object.freeze(offered.map((entry) => Object.freeze(toKeySnapshot(entry, now))));
         let chosen: string | undefined;
         try {
           chosen = fn(candidates, { now });

@@ -1,3 +1,4 @@
+import type { KeyBudgetSnapshot } from '../../limits/budget.js';
 import type { KeyReason, KeyStateName } from '../../machines/key.types.js';
 
 /** Names of the built-in strategies. */
@@ -35,6 +36,8 @@ export interface KeySnapshot {
   readonly lastUsedAt: number;
   /** When the key last failed or was rate limited (epoch ms), 0 = never. */
   readonly lastPenaltyAt: number;
+  /** Levels of the key's `rpm` / `tpm` / `rpd` budgets when the snapshot was taken; `null` when it has none. */
+  readonly budget: KeyBudgetSnapshot | null;
 }
 
 /**
