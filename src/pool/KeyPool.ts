@@ -1,7 +1,8 @@
 import { type Actor, createActor } from 'xstate';
-import { coarse } from '../clock.js';
+import { coarse, createPoolTime, type PoolTime } from '../clock.js';
 import {
   AcquireAbortedError,
+  ClockError,
   InvalidConfigError,
   KeyMeshError,
   LeaseNotFoundError,
@@ -28,7 +29,13 @@ import { type KeyPoolMetrics, keyPoolMetrics } from '../metrics/index.js';
 import { restoredFromRecord, toRecord } from '../storage/record.js';
 import type { KeyRecord } from '../storage/types.js';
 import { CoalescingWriter } from '../storage/writer.js';
-import type { KeyPoolEventMap, KeyPoolEventName, KeyPoolListener, KeyRefInfo } from './events.js';
+import {
+  KEY_POOL_EVENTS,
+  type KeyPoolEventMap,
+  type KeyPoolEventName,
+  type KeyPoolListener,
+  type KeyRefInfo,
+} from './events.js';
 import type { KeyChangeListener, KeyEntry } from './key-index.js';
 import { toKeySnapshot } from './key-snapshot.js';
 import {
@@ -40,12 +47,15 @@ import {
 } from './lease.js';
 import { PoolMetrics, type PoolMetricsSnapshot } from './metrics.js';
 import {
-  checkDuration,
+  type AcquireSettings,
+  checkOptionNames,
+  checkSettleOptions,
   type KeyConfig,
   type KeyPoolOptions,
   keySettings,
   type NormalizedKey,
   type NormalizedOptions,
+  normalizeAcquireOptions,
   normalizeOptions,
   normalizeRuntimeKey,
 } from './options.js';
@@ -93,6 +103,8 @@ interface PendingAcquire {
   wait: boolean;
   /** Tokens reserved from the key's budget. */
   tokens: number;
+  /** True while this waiter holds the process open (see `Clock.keepAlive`). */
+  holds: boolean;
 }
 
 /** A finite number, or `undefined`. */
@@ -102,6 +114,58 @@ function finite(value: number | undefined): number | undefined {
 
 const RESTORED = Symbol('restored');
 
+/** Moves every instant of a record by `shift` ms; 0 stays 0 ("none"), and nothing goes below 0. */
+function shiftRecord(record: KeyRecord, shift: number): KeyRecord {
+  if (shift === 0) return record;
+  const at = (t: number) => (t > 0 ? Math.max(0, t + shift) : t);
+  const budget = record.budget;
+  return {
+    ...record,
+    cooldownUntil: at(record.cooldownUntil),
+    recoveryAt: at(record.recoveryAt),
+    lastUsedAt: at(record.lastUsedAt),
+    lastPenaltyAt: at(record.lastPenaltyAt),
+    updatedAt: at(record.updatedAt),
+    ...(budget
+      ? {
+          budget: {
+            requestsAt: at(budget.requestsAt),
+            tokensAt: at(budget.tokensAt),
+            dayAt: at(budget.dayAt),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A record on the pool's time scale, as stored: on the wall clock's (shared with other processes). */
+const recordToWall = (record: KeyRecord, time: PoolTime): KeyRecord => shiftRecord(record, time.toWall(0));
+
+/** A stored record (wall clock) on the pool's time scale. */
+const recordFromWall = (record: KeyRecord, time: PoolTime): KeyRecord =>
+  shiftRecord(record, time.fromWall(0));
+
+/** Reads the stored records of `keyIds`; anything but a `Map` from a custom store is a `StorageError`. */
+async function loadRecords(
+  options: NormalizedOptions,
+  keyIds: readonly string[],
+): Promise<ReadonlyMap<string, KeyRecord>> {
+  const { storage } = options;
+  let records: unknown;
+  try {
+    records = await storage.load(keyIds);
+  } catch (cause) {
+    if (cause instanceof KeyMeshError) throw cause;
+    throw new StorageError(`Could not read key state from ${storage.name}`, cause);
+  }
+  if (!(records instanceof Map)) {
+    throw new StorageError(
+      `${storage.name}: load() must resolve to a Map from key id to record, got ${records === null ? 'null' : typeof records}`,
+    );
+  }
+  return records;
+}
+
 function describeCounts(counts: Readonly<Record<string, number>>): string {
   const parts = Object.entries(counts)
     .filter(
@@ -110,6 +174,8 @@ function describeCounts(counts: Readonly<Record<string, number>>): string {
     .map(([name, n]) => `${n} ${name.replace(':', ' (')}${name.includes(':') ? ')' : ''}`);
   return parts.join(', ');
 }
+
+const SETTLE_NAMES = { released: 'release', failed: 'fail', 'rate-limited': 'rateLimited' } as const;
 
 function formatMs(ms: number): string {
   return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
@@ -123,6 +189,11 @@ function formatMs(ms: number): string {
  */
 export class KeyPool {
   readonly #options: NormalizedOptions;
+  /** The pool's time: never steps, never throws (see `createPoolTime`). */
+  readonly #time: PoolTime;
+  /** Waiters holding the process open, and the release of that hold. */
+  #holding = 0;
+  #releaseHold: (() => void) | undefined;
   readonly #actor: Actor<PoolMachine>;
   readonly #runtime: PoolRuntime;
   readonly #strategyName: string;
@@ -148,13 +219,7 @@ export class KeyPool {
   static async create(options: KeyPoolOptions): Promise<KeyPool> {
     const normalized = normalizeOptions(options);
     const keyIds = normalized.keys.map((key) => fingerprint(key.secret));
-    let records: ReadonlyMap<string, KeyRecord>;
-    try {
-      records = await normalized.storage.load(keyIds);
-    } catch (cause) {
-      if (cause instanceof KeyMeshError) throw cause;
-      throw new StorageError(`Could not read key state from ${normalized.storage.name}`, cause);
-    }
+    const records = await loadRecords(normalized, keyIds);
     return new KeyPool(options, { [RESTORED]: { normalized, records } });
   }
 
@@ -182,16 +247,20 @@ export class KeyPool {
     const normalized = given?.normalized ?? normalizeOptions(options);
     const records = given?.records ?? new Map<string, KeyRecord>();
     this.#options = normalized;
-    const { clock } = normalized;
+    const time = createPoolTime(normalized.clock, (message, cause) =>
+      // A clock is read mid-step: tell listeners once the step is over.
+      queueMicrotask(() => this.#emit('clock-error', { error: new ClockError(message, cause) })),
+    );
+    this.#time = time;
     this.#writerId = `p${Math.floor(seededRandom(normalized.seed ^ 0x5bd1e995)() * 2 ** 31).toString(36)}`;
     this.#writer = new CoalescingWriter({
       adapter: normalized.storage,
       // Flush timing needs no precision: on the real clock, Node's plain timers.
-      clock: coarse(clock),
+      clock: coarse(normalized.clock),
       flushIntervalMs: normalized.flushIntervalMs,
       build: (keyId) => {
         const entry = this.#runtime.index.get(keyId);
-        return entry && toRecord(entry.context, entry.state, this.#writerId, clock.now());
+        return entry && recordToWall(toRecord(entry.context, entry.state, this.#writerId, time.now()), time);
       },
       onError: (error, attempt) => this.#emit('storage-error', { error, attempt }),
     });
@@ -206,9 +275,9 @@ export class KeyPool {
     this.#strategyName = strategy.name;
     const onKeyChange: KeyChangeListener = (entry, previous) => this.#onKeyChange(entry, previous);
     const { machine, runtime } = createPoolMachine({
-      clock,
+      clock: time,
       keyMachine: createKeyMachine({
-        now: () => clock.now(),
+        now: time.now,
         random: seededRandom(normalized.seed ^ 0x9e3779b9),
       }),
       strategy,
@@ -221,7 +290,7 @@ export class KeyPool {
     this.#runtime = runtime;
     this.#actor = createActor(machine, {
       input: { keys: keyInputs },
-      clock,
+      clock: time,
       ...(normalized.inspect === undefined ? {} : { inspect: normalized.inspect }),
     });
     // Emission is synchronous inside send(): listen before the first event.
@@ -241,23 +310,13 @@ export class KeyPool {
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
     if (this.#closed) return Promise.reject(new PoolClosedError());
-    let timeoutMs = this.#options.acquireTimeoutMs;
-    if (options?.timeoutMs !== undefined) {
-      try {
-        timeoutMs = checkDuration('timeoutMs', options.timeoutMs, true);
-      } catch (error) {
-        return Promise.reject(error);
-      }
+    let settings: AcquireSettings;
+    try {
+      settings = normalizeAcquireOptions(options, true, this.#options.acquireTimeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const priority = options?.priority ?? 0;
-    if (!Number.isFinite(priority)) {
-      return Promise.reject(new InvalidConfigError('priority', 'expected a finite number'));
-    }
-    const tokens = options?.tokens ?? 0;
-    if (typeof tokens !== 'number' || !Number.isFinite(tokens) || tokens < 0) {
-      return Promise.reject(new InvalidConfigError('tokens', 'expected a finite number ≥ 0'));
-    }
-    const signal = options?.signal;
+    const { signal, timeoutMs, priority, tokens } = settings;
     if (signal?.aborted) return Promise.reject(new AcquireAbortedError(signal.reason));
     const requestId = this.#nextRequestId++;
     return new Promise<Lease>((resolve, reject) => {
@@ -269,10 +328,14 @@ export class KeyPool {
         timeoutMs,
         wait: true,
         tokens,
+        holds: false,
       };
       this.#pending.set(requestId, pending);
       this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs, wait: true, tokens });
-      if (signal && this.#pending.has(requestId)) {
+      if (!this.#pending.has(requestId)) return;
+      // Still waiting: like a pending setTimeout, the wait holds the process open until it ends.
+      this.#hold(pending);
+      if (signal) {
         pending.onAbort = () => this.#actor.send({ type: 'pool.cancel', requestId });
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
@@ -288,6 +351,7 @@ export class KeyPool {
         'tryAcquire() cannot run inside a KeyPool event listener (the pool is mid-step); use acquire()',
       );
     }
+    const { priority, tokens } = normalizeAcquireOptions(options, false, 0);
     const requestId = this.#nextRequestId++;
     let granted: Lease | undefined;
     const pending: PendingAcquire = {
@@ -299,17 +363,11 @@ export class KeyPool {
       onAbort: undefined,
       timeoutMs: 0,
       wait: false,
-      tokens: options?.tokens ?? 0,
+      tokens,
+      holds: false,
     };
     this.#pending.set(requestId, pending);
-    this.#actor.send({
-      type: 'pool.acquire',
-      requestId,
-      priority: options?.priority ?? 0,
-      timeoutMs: 0,
-      wait: false,
-      tokens: options?.tokens ?? 0,
-    });
+    this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs: 0, wait: false, tokens });
     this.#pending.delete(requestId);
     return granted;
   }
@@ -322,15 +380,22 @@ export class KeyPool {
    * itself, that settlement stands.
    */
   async withKey<T>(fn: (key: string, lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
+    // Checked before a key is leased: a bad callback must cost no key a failure.
+    if (typeof fn !== 'function') {
+      throw new InvalidConfigError(
+        'fn',
+        `withKey() expects a function (key, lease) => …, got ${fn === null ? 'null' : typeof fn}`,
+      );
+    }
     const lease = await this.acquire(options);
     let result: T;
     try {
       result = await fn(lease.key, lease);
     } catch (error) {
-      if (!lease.settled) settleFromError(lease, error, this.#options.clock.now());
+      if (!lease.settled) settleFromError(lease, error, this.#time.wallNow());
       throw error;
     }
-    if (!lease.settled) await settleFromResult(lease, result, () => this.#options.clock.now());
+    if (!lease.settled) await settleFromResult(lease, result, () => this.#time.wallNow());
     return result;
   }
 
@@ -405,7 +470,7 @@ export class KeyPool {
       strategy: this.#strategyName,
       outage: this.#actor.getSnapshot().context.outage,
       closed: this.#closed,
-      at: this.#options.clock.now(),
+      at: this.#time.now(),
     };
   }
 
@@ -422,7 +487,7 @@ export class KeyPool {
   eta(): number {
     const { index } = this.#runtime;
     if (index.eligible.length > 0) return 0;
-    const now = this.#options.clock.now();
+    const now = this.#time.now();
     let best = Number.POSITIVE_INFINITY;
     for (const entry of index.values()) {
       let wait: number | undefined;
@@ -444,6 +509,17 @@ export class KeyPool {
 
   /** Subscribes to a pool event; returns the unsubscribe function. */
   on<E extends KeyPoolEventName>(event: E, listener: KeyPoolListener<E>): () => void {
+    if (typeof event !== 'string' || !KEY_POOL_EVENTS.includes(event)) {
+      // Named through the option check, which never echoes a name that could be a secret.
+      checkOptionNames('on', { [String(event)]: true }, KEY_POOL_EVENTS);
+      throw new InvalidConfigError('on', `expected an event name; accepted: ${KEY_POOL_EVENTS.join(', ')}`);
+    }
+    if (typeof listener !== 'function') {
+      throw new InvalidConfigError(
+        'listener',
+        `on('${event}', …) expects a function, got ${listener === null ? 'null' : typeof listener}`,
+      );
+    }
     let set = this.#listeners.get(event);
     if (!set) {
       set = new Set();
@@ -519,7 +595,9 @@ export class KeyPool {
       keyId,
       order,
       settings: keySettings(this.#options, key, maskKey(key.secret)),
-      ...(record ? { restored: restoredFromRecord(record, this.#options.storage.name) } : {}),
+      ...(record
+        ? { restored: restoredFromRecord(recordFromWall(record, this.#time), this.#options.storage.name) }
+        : {}),
     };
   }
 
@@ -549,9 +627,11 @@ export class KeyPool {
   }
 
   #settleLease: SettleLease = (lease, outcome) => {
-    if (!lease.markSettled(outcome.type)) {
-      throw new LeaseSettledError(lease.keyId, lease.leaseId, lease.outcome ?? 'unknown');
-    }
+    if (lease.settled) throw new LeaseSettledError(lease.keyId, lease.leaseId, lease.outcome ?? 'unknown');
+    // Outstanding leases are forgotten at close: settling one says nothing to a stopped pool.
+    if (this.#closed) throw new PoolClosedError();
+    checkSettleOptions(SETTLE_NAMES[outcome.type], outcome.options);
+    lease.markSettled(outcome.type);
     this.#outstanding.get(lease.keyId)?.delete(lease);
     const entry = this.#runtime.index.get(lease.keyId);
     const { keyId, label, leaseId, grantSeq: seq } = lease;
@@ -560,10 +640,10 @@ export class KeyPool {
       const options = outcome.options;
       // The clock is read only when needed: a release that states its latency and has no headers
       // does not.
-      const latencyMs = options?.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
+      const latencyMs = options?.latencyMs ?? Math.max(0, this.#time.now() - lease.acquiredAt);
       const used = options?.usage ? usedTokens(options.usage) : undefined;
       const learned = options?.headers
-        ? learnFromSuccessHeaders(options.headers, this.#options.clock.now())
+        ? learnFromSuccessHeaders(options.headers, this.#time.wallNow())
         : undefined;
       // One object shape for every release: this is the hot path.
       entry?.ref.send({
@@ -579,7 +659,6 @@ export class KeyPool {
       if (this.#listens('released')) this.#emit('released', { keyId, label, leaseId, latencyMs, state });
       return state;
     }
-    const now = this.#options.clock.now();
     if (outcome.type === 'failed') {
       const kind = outcome.options?.kind ?? 'failure';
       if (kind === 'provider') {
@@ -602,8 +681,9 @@ export class KeyPool {
     const options = outcome.options;
     const retryAfterMs =
       finite(options?.retryAfterMs ?? options?.cooldownMs) ??
-      (options?.headers ? waitFromHeaders(options.headers, now) : undefined);
-    entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs: now - lease.acquiredAt });
+      (options?.headers ? waitFromHeaders(options.headers, this.#time.wallNow()) : undefined);
+    const latencyMs = Math.max(0, this.#time.now() - lease.acquiredAt);
+    entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs });
     if (options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
     this.#metrics.rateLimits++;
     const state = entry?.state ?? 'available';
@@ -728,7 +808,7 @@ export class KeyPool {
         const why =
           event.reason === 'timeout'
             ? `No key became available within ${formatMs(pending.timeoutMs)}`
-            : earliestReturnMs(this.#runtime.index, this.#options.clock.now()) === undefined
+            : earliestReturnMs(this.#runtime.index, this.#time.now()) === undefined
               ? 'No key can become available'
               : `No key can become available within ${formatMs(pending.timeoutMs)}`;
         return new NoAvailableKeyError(
@@ -745,12 +825,13 @@ export class KeyPool {
     for (const record of records) {
       if (record.writer === this.#writerId) continue;
       const entry = this.#runtime.index.get(record.keyId);
+      const local = recordFromWall(record, this.#time);
       entry?.ref.send({
         type: 'key.sync',
-        reason: record.reason,
-        cooldownUntil: record.cooldownUntil,
-        recoveryAt: record.recoveryAt,
-        recoveryDelayMs: record.recoveryDelayMs,
+        reason: local.reason,
+        cooldownUntil: local.cooldownUntil,
+        recoveryAt: local.recoveryAt,
+        recoveryDelayMs: local.recoveryDelayMs,
       });
     }
   }
@@ -759,8 +840,23 @@ export class KeyPool {
     return { keyId, label: this.#runtime.index.get(keyId)?.context.settings.label ?? null };
   }
 
+  /** The waiter's wait is over (granted, rejected or closed): its abort listener and hold go. */
   #detachAbort(pending: PendingAcquire): void {
     if (pending.signal && pending.onAbort) pending.signal.removeEventListener('abort', pending.onAbort);
+    if (pending.holds) {
+      pending.holds = false;
+      if (--this.#holding === 0) {
+        this.#releaseHold?.();
+        this.#releaseHold = undefined;
+      }
+    }
+  }
+
+  #hold(pending: PendingAcquire): void {
+    const keepAlive = this.#time.keepAlive;
+    if (!keepAlive) return;
+    pending.holds = true;
+    if (this.#holding++ === 0) this.#releaseHold = keepAlive();
   }
 
   #onKeyChange(entry: KeyEntry, previous: Parameters<KeyChangeListener>[1]): void {
