@@ -145,6 +145,18 @@ const recordToWall = (record: KeyRecord, time: PoolTime): KeyRecord => shiftReco
 const recordFromWall = (record: KeyRecord, time: PoolTime): KeyRecord =>
   shiftRecord(record, time.fromWall(0));
 
+/** A key snapshot with its instants moved from the pool's time scale to the wall clock's. */
+function keySnapshotShifted(key: KeySnapshot, shift: number): KeySnapshot {
+  const at = (t: number) => (t > 0 ? t + shift : t);
+  return {
+    ...key,
+    cooldownUntil: at(key.cooldownUntil),
+    recoveryAt: at(key.recoveryAt),
+    lastUsedAt: at(key.lastUsedAt),
+    lastPenaltyAt: at(key.lastPenaltyAt),
+  };
+}
+
 /** Reads the stored records of `keyIds`; anything but a `Map` from a custom store is a `StorageError`. */
 async function loadRecords(
   options: NormalizedOptions,
@@ -252,11 +264,17 @@ export class KeyPool {
       queueMicrotask(() => this.#emit('clock-error', { error: new ClockError(message, cause) })),
     );
     this.#time = time;
+    const flushTimers = coarse(normalized.clock);
     this.#writerId = `p${Math.floor(seededRandom(normalized.seed ^ 0x5bd1e995)() * 2 ** 31).toString(36)}`;
     this.#writer = new CoalescingWriter({
       adapter: normalized.storage,
-      // Flush timing needs no precision: on the real clock, Node's plain timers.
-      clock: coarse(normalized.clock),
+      // Flush timing needs no precision: on the real clock, Node's plain timers; time read through
+      // the pool's guard, like every other reading.
+      clock: {
+        now: time.now,
+        setTimeout: (fn, ms) => flushTimers.setTimeout(fn, ms),
+        clearTimeout: (handle) => flushTimers.clearTimeout(handle),
+      },
       flushIntervalMs: normalized.flushIntervalMs,
       build: (keyId) => {
         const entry = this.#runtime.index.get(keyId);
@@ -464,13 +482,16 @@ export class KeyPool {
 
   /** Every key's state and the pool's metrics. Safe to log: no secrets. */
   snapshot(): PoolSnapshot {
+    const shift = this.#time.toWall(0);
+    const keys = this.#runtime.index.ring.map(toKeySnapshot);
+    const outage = this.#actor.getSnapshot().context.outage;
     return {
-      keys: this.#runtime.index.ring.map(toKeySnapshot),
+      keys: shift === 0 ? keys : keys.map((key) => keySnapshotShifted(key, shift)),
       metrics: this.#metrics.snapshot(this.#runtime.waiters.size),
       strategy: this.#strategyName,
-      outage: this.#actor.getSnapshot().context.outage,
+      outage: outage && shift !== 0 ? { ...outage, until: outage.until + shift } : outage,
       closed: this.#closed,
-      at: this.#time.now(),
+      at: this.#time.now() + shift,
     };
   }
 
@@ -494,7 +515,7 @@ export class KeyPool {
       if (entry.state === 'busy' || (entry.state === 'available' && entry.inFlight > 0)) {
         const oldest = this.#outstanding.get(entry.keyId)?.values().next().value;
         const expected = entry.context.latencyEwma;
-        wait = oldest && expected !== null ? Math.max(0, oldest.acquiredAt + expected - now) : 0;
+        wait = oldest && expected !== null ? Math.max(0, oldest.startedAt + expected - now) : 0;
       } else if (entry.state === 'cooling') {
         wait = Math.max(0, entry.context.health.cooldownUntil - now);
       } else if (entry.sub === 'failing') {
@@ -601,6 +622,11 @@ export class KeyPool {
     };
   }
 
+  /** An instant of the pool's time scale on the wall clock's, as everything given out is; 0 stays "none". */
+  #wall(at: number): number {
+    return at > 0 ? this.#time.toWall(at) : at;
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new PoolClosedError();
   }
@@ -640,7 +666,7 @@ export class KeyPool {
       const options = outcome.options;
       // The clock is read only when needed: a release that states its latency and has no headers
       // does not.
-      const latencyMs = options?.latencyMs ?? Math.max(0, this.#time.now() - lease.acquiredAt);
+      const latencyMs = options?.latencyMs ?? Math.max(0, this.#time.now() - lease.startedAt);
       const used = options?.usage ? usedTokens(options.usage) : undefined;
       const learned = options?.headers
         ? learnFromSuccessHeaders(options.headers, this.#time.wallNow())
@@ -682,7 +708,7 @@ export class KeyPool {
     const retryAfterMs =
       finite(options?.retryAfterMs ?? options?.cooldownMs) ??
       (options?.headers ? waitFromHeaders(options.headers, this.#time.wallNow()) : undefined);
-    const latencyMs = Math.max(0, this.#time.now() - lease.acquiredAt);
+    const latencyMs = Math.max(0, this.#time.now() - lease.startedAt);
     entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs });
     if (options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
     this.#metrics.rateLimits++;
@@ -707,7 +733,8 @@ export class KeyPool {
         label: entry?.context.settings.label ?? null,
         leaseId: event.requestId,
         probe: event.probe,
-        acquiredAt: event.at,
+        acquiredAt: this.#wall(event.at),
+        startedAt: event.at,
         grantSeq: event.seq,
         tokens: pending.tokens,
       },
@@ -766,7 +793,7 @@ export class KeyPool {
         this.#emit('key-crashed', { ...this.#info(event.keyId), error: event.error });
         return;
       case 'pool.outage':
-        this.#emit('outage', { until: event.until, level: event.level });
+        this.#emit('outage', { until: this.#wall(event.until), level: event.level });
         return;
       case 'pool.outageOver':
         this.#emit('outage-over', {});
@@ -873,7 +900,7 @@ export class KeyPool {
     const info: KeyRefInfo = { keyId: entry.keyId, label: entry.context.settings.label };
     const wasExhausted = previous.state === 'exhausted';
     if (entry.state === 'cooling' && (previous.state !== 'cooling' || p.cooldownUntil !== c.cooldownUntil)) {
-      this.#emit('cooling', { ...info, reason: c.reason, cooldownUntil: c.cooldownUntil });
+      this.#emit('cooling', { ...info, reason: c.reason, cooldownUntil: this.#wall(c.cooldownUntil) });
     }
     if (previous.state === 'cooling' && (entry.state === 'available' || entry.state === 'busy')) {
       this.#emit('available', info);
@@ -883,7 +910,7 @@ export class KeyPool {
         this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: 0 });
         this.#emit('revoked', { ...info, reason: c.reason === 'disabled' ? 'disabled' : 'revoked' });
       } else if (entry.sub === 'failing' && (!wasExhausted || previous.sub === 'probing')) {
-        this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: c.recoveryAt });
+        this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: this.#wall(c.recoveryAt) });
       }
     } else if (wasExhausted && entry.state !== 'draining') {
       this.#emit('recovered', info);

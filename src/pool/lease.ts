@@ -86,8 +86,10 @@ export class Lease {
   readonly leaseId: number;
   /** True when this lease is the single recovery probe of a half-open key. */
   readonly probe: boolean;
-  /** When the lease was granted (epoch ms, pool clock). */
+  /** When the lease was granted (epoch ms, on the wall clock: the pool clock's `now()`). */
   readonly acquiredAt: number;
+  /** @internal When the lease was granted on the pool's own time scale (latency, eta). */
+  readonly startedAt: number;
   readonly #key: string;
   readonly #grantSeq: number;
   /** Tokens reserved from the key's budget at grant. */
@@ -104,6 +106,7 @@ export class Lease {
       leaseId: number;
       probe: boolean;
       acquiredAt: number;
+      startedAt: number;
       grantSeq: number;
       tokens: number;
     },
@@ -115,6 +118,7 @@ export class Lease {
     this.leaseId = info.leaseId;
     this.probe = info.probe;
     this.acquiredAt = info.acquiredAt;
+    this.startedAt = info.startedAt;
     this.#grantSeq = info.grantSeq;
     this.tokens = info.tokens;
     this.#settle = settle;
