@@ -503,12 +503,16 @@ export class KeyPool {
   /**
    * How long (ms) until a key is expected to be eligible: 0 when one is now; for keys at their cap,
    * the oldest lease's expected end from the key's latency EWMA; for cooling or exhausted keys, the
-   * end of the cooldown or the next probe; `Infinity` when no key will come back by itself.
+   * end of the cooldown or the next probe; `Infinity` when no key will come back by itself; never
+   * before a pool-wide outage backoff ends.
    */
   eta(): number {
     const { index } = this.#runtime;
-    if (index.eligible.length > 0) return 0;
+    // During a pool-wide outage backoff nobody is granted a key, eligible or not.
+    const outage = this.#actor.getSnapshot().context.outage;
     const now = this.#time.now();
+    const backoff = outage ? Math.max(0, outage.until - now) : 0;
+    if (index.eligible.length > 0) return backoff;
     let best = Number.POSITIVE_INFINITY;
     for (const entry of index.values()) {
       let wait: number | undefined;
@@ -525,7 +529,7 @@ export class KeyPool {
       }
       if (wait !== undefined && wait < best) best = wait;
     }
-    return best;
+    return Math.max(best, backoff);
   }
 
   /** Subscribes to a pool event; returns the unsubscribe function. */

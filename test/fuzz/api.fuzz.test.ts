@@ -153,8 +153,6 @@ async function servesNormally(
   outstanding.clear();
   const eta = pool.eta();
   if (Number.isFinite(eta)) clock.advance(eta);
-  const outage = pool.snapshot().outage;
-  if (outage) clock.advanceTo(Math.max(clock.now(), outage.until));
   const got = await settlesSoon(pool.acquire({ timeoutMs: 0 }), clock);
   if (Number.isFinite(eta)) {
     if (!got.ok) throw got.error;
