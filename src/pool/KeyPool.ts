@@ -68,12 +68,16 @@ import type { KeySnapshot } from './strategies/types.js';
 export interface AcquireOptions {
   /**
    * Tokens the call is expected to use (input + expected output). Reserved from the key's `tpm`
-   * budget at grant and reconciled by `release({ usage })`. Default 0; a finite number ≥ 0.
+   * budget at grant and reconciled by `release({ usage })`. Default 0; a number from 0 to
+   * `Number.MAX_SAFE_INTEGER`.
    */
   readonly tokens?: number;
-  /** Aborting it rejects the wait with `AcquireAbortedError` and removes the waiter at once. */
+  /**
+   * Aborting it rejects the wait with `AcquireAbortedError` and removes the waiter at once. An
+   * `AbortSignal` (`controller.signal`, not the controller): anything else is an `InvalidConfigError`.
+   */
   readonly signal?: AbortSignal;
-  /** How long to wait (ms). Default: the pool's `acquireTimeoutMs`; ≥ 0 or `Infinity`. */
+  /** How long to wait (ms). Default: the pool's `acquireTimeoutMs`; 0 to 2³¹ − 1, or `Infinity`. */
   readonly timeoutMs?: number;
   /** Higher is served first; FIFO within a priority. Default 0; a finite number. */
   readonly priority?: number;
@@ -360,7 +364,11 @@ export class KeyPool {
     });
   }
 
-  /** Leases a key if one is eligible right now; never waits. Returns `undefined` otherwise. */
+  /**
+   * Leases a key if one is eligible right now; never waits. Returns `undefined` otherwise. Takes
+   * `tokens` and `priority`, validated as `acquire()` validates them; any other option (or a bad
+   * value) is an `InvalidConfigError`, and nothing is leased.
+   */
   tryAcquire(options?: Pick<AcquireOptions, 'priority' | 'tokens'>): Lease | undefined {
     if (this.#closed) throw new PoolClosedError();
     if (this.#listenerDepth > 0) {

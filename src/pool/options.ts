@@ -34,7 +34,11 @@ export interface KeyConfig {
   readonly group?: string;
 }
 
-/** Options of {@link KeyPool.create}. Every one is validated; a bad one is an `InvalidConfigError` naming it. */
+/**
+ * Options of {@link KeyPool.create}. Every one is validated; a bad one is an `InvalidConfigError`
+ * naming it (an unknown name is echoed only when it is a near miss of a known one, since it could
+ * be a secret). Every duration is in ms, from 0 to 2³¹ − 1 (the longest a timer can wait).
+ */
 export interface KeyPoolOptions {
   /** The keys: raw strings or {@link KeyConfig}s. At least one; no duplicates; no empty strings. */
   readonly keys: ReadonlyArray<string | KeyConfig>;
@@ -49,11 +53,11 @@ export interface KeyPoolOptions {
   readonly strategy?: StrategyName | CustomStrategy;
   /** Default concurrency cap for keys without their own. Default `Infinity`; integer ≥ 1 or `Infinity`. */
   readonly maxConcurrentPerKey?: number;
-  /** Longest cooldown (ms) for a rate limit without a retry hint (escalation 1 s, 2 s, 4 s … up to this). Default 60 000. */
+  /** Longest cooldown (ms) for a rate limit without a retry hint (escalation 1 s, 2 s, 4 s … up to this). Default 60 000; 0 to 2³¹ − 1. */
   readonly defaultCooldownMs?: number;
   /** Consecutive failures before a key is `exhausted`. Default 10; integer ≥ 1. */
   readonly maxFailures?: number;
-  /** How long `acquire()` waits by default (ms). Default 30 000; ≥ 0 or `Infinity`. */
+  /** How long `acquire()` waits by default (ms). Default 30 000; 0 to 2³¹ − 1, or `Infinity`. */
   readonly acquireTimeoutMs?: number;
   /** Most callers allowed to wait at once; beyond it `acquire()` rejects with `QueueFullError`. Default `Infinity`. */
   readonly maxWaiters?: number;
@@ -67,9 +71,12 @@ export interface KeyPoolOptions {
   readonly seed?: number;
   /** Where per-key state is persisted. Default: `memoryStorage()`. */
   readonly storage?: StorageAdapter;
-  /** Counter-only changes reach storage at most once per key per this interval (ms). Default 1 000; ≥ 0. */
+  /** Counter-only changes reach storage at most once per key per this interval (ms). Default 1 000; 0 to 2³¹ − 1. */
   readonly flushIntervalMs?: number;
-  /** Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. */
+  /**
+   * Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. Probed
+   * once at `create`: a `now()` that throws or is not a finite number is an `InvalidConfigError`.
+   */
   readonly clock?: Clock;
   /**
    * Telling a provider outage from a bad key: a 5xx/529/network error counts against its key only
