@@ -53,6 +53,7 @@ import {
   type KeyConfig,
   type KeyPoolOptions,
   keySettings,
+  MAX_TIMER_MS,
   type NormalizedKey,
   type NormalizedOptions,
   normalizeAcquireOptions,
@@ -111,9 +112,9 @@ interface PendingAcquire {
   holds: boolean;
 }
 
-/** A finite number, or `undefined`. */
-function finite(value: number | undefined): number | undefined {
-  return value !== undefined && Number.isFinite(value) ? value : undefined;
+/** A provider's wait hint: `undefined` for none (or `NaN`), at most what a timer can hold. */
+function waitHint(value: number | undefined): number | undefined {
+  return value === undefined || Number.isNaN(value) ? undefined : Math.min(Math.max(value, 0), MAX_TIMER_MS);
 }
 
 const RESTORED = Symbol('restored');
@@ -707,7 +708,7 @@ export class KeyPool {
           type: 'lease.fail',
           seq,
           kind,
-          retryAfterMs: finite(outcome.options?.retryAfterMs),
+          retryAfterMs: waitHint(outcome.options?.retryAfterMs),
         });
       }
       if (outcome.options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
@@ -718,7 +719,7 @@ export class KeyPool {
     }
     const options = outcome.options;
     const retryAfterMs =
-      finite(options?.retryAfterMs ?? options?.cooldownMs) ??
+      waitHint(options?.retryAfterMs ?? options?.cooldownMs) ??
       (options?.headers ? waitFromHeaders(options.headers, this.#time.wallNow()) : undefined);
     const latencyMs = Math.max(0, this.#time.now() - lease.startedAt);
     entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs });

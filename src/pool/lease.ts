@@ -13,7 +13,11 @@ export interface TokenUsage {
 
 /** Options of {@link Lease.release}. */
 export interface ReleaseOptions {
-  /** How long the call took (ms). Default: the time since the lease was granted, on the pool's clock. */
+  /**
+   * How long the call took (ms). Default: the time since the lease was granted, on the pool's clock.
+   * From 0 to 2³¹ − 1; anything else is an `InvalidConfigError` and leaves the lease out, to be
+   * settled again.
+   */
   readonly latencyMs?: number;
   /** Tokens the call used: reconciles the key's `tpm` budget against `acquire({ tokens })`'s estimate. */
   readonly usage?: TokenUsage;
@@ -36,7 +40,7 @@ export interface FailOptions {
    * - `'revoked'` (401/403) and `'disabled'` (402, billing): out until `resetKey`/`addKey`.
    */
   readonly kind?: FailureKind;
-  /** For `'quota'`: when the quota resets (ms from now). */
+  /** For `'quota'`: when the quota resets (ms from now); capped at 2³¹ − 1 ms, `NaN` = unknown. */
   readonly retryAfterMs?: number;
   /** `'group'` when the provider said the quota of the key's group (project), not the key, is spent. */
   readonly scope?: LimitScope;
@@ -46,8 +50,9 @@ export interface FailOptions {
 export interface RateLimitOptions {
   /**
    * How long the provider asked the key to rest (ms). Cooldowns extend, never shorten; ≤ 0 means
-   * "now". Without it (and without usable `headers`) the cooldown escalates 1 s, 2 s, 4 s … up to
-   * `defaultCooldownMs`.
+   * "now"; longer than 2³¹ − 1 ms (about 24.8 days, `Infinity` included) is capped there. Without
+   * it (or `NaN`, and without usable `headers`) the cooldown escalates 1 s, 2 s, 4 s … up to
+   * `defaultCooldownMs`. A non-number is an `InvalidConfigError`.
    */
   readonly retryAfterMs?: number;
   /** Alias of `retryAfterMs` (the seed's name). */

@@ -579,9 +579,12 @@ export function checkSettleOptions(settle: keyof typeof SETTLE_FIELDS, options: 
   checkOptionNames(settle, options, SETTLE_FIELDS[settle]);
   const given = options as Record<string, unknown>;
   if (given.latencyMs !== undefined) checkNumber('latencyMs', given.latencyMs, 0, MAX_TIMER_MS);
-  // A wait a provider asks for: ≤ 0 means "now"; longer than a timer can hold is a caller's bug.
+  // A wait a provider asked for, often parsed from its headers: any number is taken (≤ 0 means
+  // "now", `NaN` no hint, beyond a timer's reach capped by the pool); only a non-number is a bug.
   for (const name of ['retryAfterMs', 'cooldownMs'] as const) {
-    if (given[name] !== undefined) checkNumber(name, given[name], Number.MIN_SAFE_INTEGER, MAX_TIMER_MS);
+    if (given[name] !== undefined && typeof given[name] !== 'number') {
+      throw new InvalidConfigError(name, `expected a number of ms, got ${describe(given[name])}`);
+    }
   }
   if (given.kind !== undefined && !FAILURE_KINDS.includes(given.kind as string)) {
     throw new InvalidConfigError('kind', `expected one of ${FAILURE_KINDS.join(', ')}`);
