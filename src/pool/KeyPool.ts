@@ -586,7 +586,9 @@ export class KeyPool {
 
   /**
    * Stops taking acquires (`PoolClosedError`), rejects waiters with it, flushes storage and stops
-   * every actor and timer. Waits for nothing else (outstanding leases are simply forgotten).
+   * every actor and timer. Waits for nothing else: outstanding leases are forgotten, and settling
+   * one afterwards is a no-op (it counts as settled, changes nothing, emits nothing, and returns
+   * the key's state at close).
    * Rejects with `StorageError` if the final flush fails (the error is also emitted).
    */
   close(): Promise<void> {
@@ -667,12 +669,13 @@ export class KeyPool {
 
   #settleLease: SettleLease = (lease, outcome) => {
     if (lease.settled) throw new LeaseSettledError(lease.keyId, lease.leaseId, lease.outcome ?? 'unknown');
-    // Outstanding leases are forgotten at close: settling one says nothing to a stopped pool.
-    if (this.#closed) throw new PoolClosedError();
     checkSettleOptions(SETTLE_NAMES[outcome.type], outcome.options);
     lease.markSettled(outcome.type);
     this.#outstanding.get(lease.keyId)?.delete(lease);
     const entry = this.#runtime.index.get(lease.keyId);
+    // After close() a settle is a no-op: the pool is stopped and tells nobody. Not an error, because
+    // calls that outlive close() (a withKey callback, a fetch body still streaming) settle as they end.
+    if (this.#closed) return entry?.state ?? 'available';
     const { keyId, label, leaseId, grantSeq: seq } = lease;
     // Payloads are built only when someone listens: this is the hot path.
     if (outcome.type === 'released') {

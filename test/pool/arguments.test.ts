@@ -5,7 +5,7 @@ import {
   KeyPool,
   type KeyPoolOptions,
   keymeshFetch,
-  PoolClosedError,
+  LeaseSettledError,
   StorageError,
   VirtualClock,
 } from '../../src/index.js';
@@ -275,14 +275,25 @@ describe('validation gaps', () => {
     expect(() => keymeshFetch(pool, { acquire: { tokens: Number.NaN } })).toThrow(InvalidConfigError);
   });
 
-  it('settling a lease after close() is a PoolClosedError', async () => {
+  it('settling a lease after close() is a no-op: settled once, nothing emitted, nothing stored', async () => {
     const { pool } = await make(1);
     const leases = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
+    const before = pool.snapshot().keys[0];
+    const events: string[] = [];
+    for (const name of ['released', 'failed', 'rate-limited', 'cooling', 'exhausted'] as const) {
+      pool.on(name, () => events.push(name));
+    }
     await pool.close();
-    expect(() => leases[0]?.release()).toThrow(PoolClosedError);
-    expect(() => leases[1]?.fail(new Error('x'))).toThrow(PoolClosedError);
-    expect(() => leases[2]?.rateLimited()).toThrow(PoolClosedError);
-    expect(() => pool.release(leases[0] as never)).toThrow(PoolClosedError);
+    const writes = pool.storageWrites.records;
+    expect(leases[0]?.release()).toBe(before?.state);
+    expect(leases[1]?.fail(new Error('x'), { kind: 'revoked' })).toBe(before?.state);
+    expect(leases[2]?.rateLimited({ retryAfterMs: 60_000 })).toBe(before?.state);
+    expect(leases.every((lease) => lease.settled)).toBe(true);
+    expect(() => leases[0]?.release()).toThrow(LeaseSettledError);
+    expect(() => pool.release(leases[1] as never)).toThrow(LeaseSettledError);
+    expect(events).toEqual([]);
+    expect(pool.snapshot().keys[0]).toEqual(before);
+    expect(pool.storageWrites.records).toBe(writes);
   });
 
   it('every error here is a KeyMeshError with a code', async () => {
