@@ -86,7 +86,10 @@ export interface AcquireOptions {
 
 /** What {@link KeyPool.snapshot} returns. Contains no secret. */
 export interface PoolSnapshot {
-  /** Every key, in configured order. */
+  /**
+   * Every key, in configured order. Its instants (`cooldownUntil`, `recoveryAt`, `lastUsedAt`,
+   * `lastPenaltyAt`) are on the wall clock, like `at`; see "Time and clock steps" in the README.
+   */
   readonly keys: readonly KeySnapshot[];
   readonly metrics: PoolMetricsSnapshot;
   /** Name of the strategy in use. */
@@ -94,7 +97,7 @@ export interface PoolSnapshot {
   /** A provider outage the pool is backing off from as a whole (nobody gets a key until `until`), or `null`. */
   readonly outage: { readonly until: number; readonly level: number } | null;
   readonly closed: boolean;
-  /** When the snapshot was taken (epoch ms, pool clock). */
+  /** When the snapshot was taken (epoch ms on the wall clock: the pool clock's `now()`). */
   readonly at: number;
 }
 
