@@ -14,6 +14,20 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): unknown;
   /** Cancels a timer scheduled with {@link Clock.setTimeout}; unknown handles are ignored. */
   clearTimeout(handle: unknown): void;
+  /**
+   * Optional: monotonic milliseconds (any origin) that never step, on the scale `setTimeout` waits
+   * on. When given, a pool measures elapsed time on it, so a step of `now()` (an NTP correction, a
+   * manual change of the system time) changes no wait, cooldown or pacing in a running pool; see
+   * "Time and clock steps" in the README. Without it, `now()` is taken to never step.
+   */
+  monotonic?(): number;
+  /**
+   * Optional: holds the process open until the returned function is called. A pool calls it while
+   * an `acquire()` is waiting, so that a script whose only pending work is that wait does not exit
+   * (the pool's own timers are `unref`ed). A virtual clock leaves it out: its time moves only when
+   * driven, and holding a process open for it would hang.
+   */
+  keepAlive?(): () => void;
 }
 
 /** What {@link createEpochNow} reads: Node's clocks by default, fakes in tests. */
@@ -76,7 +90,15 @@ export const systemClock: Clock = {
   now: epochNow,
   setTimeout: (fn, ms) => realTimers.setTimeout(fn, ms),
   clearTimeout: (handle) => realTimers.clearTimeout(handle),
+  monotonic: () => performance.now(),
+  keepAlive: holdProcessOpen,
 };
+
+/** A referenced timer that never fires in practice: what a pending `setTimeout` does to the event loop. */
+function holdProcessOpen(): () => void {
+  const handle = setInterval(() => {}, 2 ** 31 - 1);
+  return () => clearInterval(handle);
+}
 
 /**
  * The real clock with Node's own timers (`unref`ed): for timers whose precision does not matter —
@@ -94,9 +116,98 @@ export const coarseSystemClock: Clock = {
   clearTimeout(handle) {
     clearTimeout(handle as ReturnType<typeof setTimeout>);
   },
+  monotonic: () => performance.now(),
+  keepAlive: holdProcessOpen,
 };
 
 /** The clock for imprecise timers: {@link coarseSystemClock} in place of {@link systemClock}, any other clock as it is. */
 export function coarse(clock: Clock): Clock {
   return clock === systemClock ? coarseSystemClock : clock;
+}
+
+/** Why a clock reading is unusable (it threw, or is not a finite number), or `undefined` when it is fine. */
+export function clockReadingFault(read: () => unknown): string | undefined {
+  let value: unknown;
+  try {
+    value = read();
+  } catch {
+    return 'threw';
+  }
+  if (typeof value === 'number' && Number.isFinite(value)) return undefined;
+  return `returned ${typeof value === 'number' ? String(value) : `a ${typeof value}`}, not a finite number of ms`;
+}
+
+/**
+ * A pool's own view of time, built on the clock it was given (see "Time and clock steps" in the
+ * README):
+ *
+ * - `now()` is the pool's time: epoch ms as the clock's `now()` read when the pool started,
+ *   advanced by the clock's `monotonic()` when it has one, so it never steps; without
+ *   `monotonic()` it is the clock's `now()`.
+ * - `wallNow()` is the clock's `now()`; `toWall(t)` / `fromWall(t)` move an instant between the
+ *   two scales, for what is persisted or shared with other processes (the wall clock's scale).
+ *
+ * A reading that throws or is not a finite number is replaced by the last good one (time stands
+ * still, no deadline passes) and reported through `onFault`, once per run of bad readings.
+ */
+export interface PoolTime extends Clock {
+  wallNow(): number;
+  toWall(at: number): number;
+  fromWall(at: number): number;
+}
+
+export function createPoolTime(clock: Clock, onFault: (message: string, cause: unknown) => void): PoolTime {
+  const guarded = (name: string, read: () => number, first: number): (() => number) => {
+    let last = first;
+    let faulty = false;
+    return () => {
+      let value: unknown;
+      try {
+        value = read();
+      } catch (cause) {
+        if (!faulty) onFault(`clock.${name}() threw`, cause);
+        faulty = true;
+        return last;
+      }
+      if (typeof value === 'number' && Number.isFinite(value)) {
+        faulty = false;
+        last = value;
+        return value;
+      }
+      if (!faulty) onFault(`clock.${name}() ${clockReadingFault(() => value)}`, undefined);
+      faulty = true;
+      return last;
+    };
+  };
+  const wallNow = guarded('now', () => clock.now(), 0);
+  const start = wallNow();
+  const monotonic = clock.monotonic;
+  if (typeof monotonic !== 'function') {
+    return {
+      now: wallNow,
+      wallNow,
+      toWall: (at) => at,
+      fromWall: (at) => at,
+      setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+      clearTimeout: (handle) => clock.clearTimeout(handle),
+      ...keepAliveOf(clock),
+    };
+  }
+  const elapsed = guarded('monotonic', () => monotonic.call(clock), 0);
+  const base = start - elapsed();
+  const now = (): number => base + elapsed();
+  return {
+    now,
+    wallNow,
+    toWall: (at) => at + (wallNow() - now()),
+    fromWall: (at) => at - (wallNow() - now()),
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    clearTimeout: (handle) => clock.clearTimeout(handle),
+    ...keepAliveOf(clock),
+  };
+}
+
+function keepAliveOf(clock: Clock): Pick<Clock, 'keepAlive'> {
+  const keepAlive = clock.keepAlive;
+  return typeof keepAlive === 'function' ? { keepAlive: () => keepAlive.call(clock) } : {};
 }

@@ -11,7 +11,8 @@ export type KeyMeshErrorCode =
   | 'STORAGE'
   | 'STORAGE_CORRUPT'
   | 'STRATEGY_FAILED'
-  | 'INVALID_CALL';
+  | 'INVALID_CALL'
+  | 'CLOCK';
 
 /** Base class of every error KeyMesh throws. Messages never contain a raw key. */
 export class KeyMeshError extends Error {
@@ -26,8 +27,8 @@ export class KeyMeshError extends Error {
 /** An option given to `KeyPool.create` (or a runtime call) is invalid. `field` names it. */
 export class InvalidConfigError extends KeyMeshError {
   readonly field: string;
-  constructor(field: string, message: string) {
-    super('INVALID_CONFIG', `Invalid KeyMesh option \`${field}\`: ${message}`);
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super('INVALID_CONFIG', `Invalid KeyMesh option \`${field}\`: ${message}`, options);
     this.field = field;
   }
 }
@@ -121,5 +122,18 @@ export class StorageCorruptError extends KeyMeshError {
 export class StrategyError extends KeyMeshError {
   constructor(message: string, cause?: unknown) {
     super('STRATEGY_FAILED', message, { cause });
+  }
+}
+
+/**
+ * The pool's clock gave an unusable reading at run time (`now()` or `monotonic()` threw, or was not
+ * a finite number). The pool went on with the last good reading: time stood still for it, so no
+ * deadline passed, until the clock read well again. `cause` holds what the clock threw, if it threw.
+ */
+export class ClockError extends KeyMeshError {
+  constructor(message: string, cause?: unknown) {
+    super('CLOCK', `The pool's clock failed: ${message}; time stands still until it reads well again`, {
+      cause,
+    });
   }
 }

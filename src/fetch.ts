@@ -7,6 +7,7 @@ import { UNBOUNDED_HINTS } from './limits/hints.js';
 import type { Outcome, OutcomeKind } from './limits/outcome.js';
 import type { AcquireOptions, KeyPool } from './pool/KeyPool.js';
 import type { Lease, TokenUsage } from './pool/lease.js';
+import { checkOptionNames, normalizeAcquireOptions } from './pool/options.js';
 import { ABORTED, settleWithOutcome } from './pool/settle-outcome.js';
 
 /**
@@ -100,6 +101,17 @@ export interface KeymeshFetchOptions {
   readonly onTiming?: (timing: KeymeshFetchTiming) => void;
 }
 
+const FETCH_OPTIONS: readonly string[] = [
+  'inject',
+  'retries',
+  'acquire',
+  'fetch',
+  'clock',
+  'onAttempt',
+  'onTiming',
+];
+const FETCH_ACQUIRE_OPTIONS: readonly string[] = ['tokens', 'priority', 'timeoutMs'];
+
 const KEY_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key'] as const;
 const HEADER_OF = { bearer: 'authorization', 'x-api-key': 'x-api-key', 'x-goog-api-key': 'x-goog-api-key' };
 
@@ -152,11 +164,33 @@ type AttemptResult =
  * request.
  */
 export function keymeshFetch(pool: KeyPool, options: KeymeshFetchOptions = {}): typeof fetch {
+  // Checked here, not at the first call: a wrong argument is a bug in the caller's setup.
+  if (typeof pool !== 'object' || pool === null || typeof pool.acquire !== 'function') {
+    throw new InvalidConfigError(
+      'pool',
+      `keymeshFetch() expects a KeyPool, got ${pool === null ? 'null' : typeof pool}`,
+    );
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidConfigError('options', 'keymeshFetch() expects an options object');
+  }
+  checkOptionNames('options', options, FETCH_OPTIONS);
+  if (typeof options.acquire === 'object' && options.acquire !== null) {
+    checkOptionNames('acquire', options.acquire, FETCH_ACQUIRE_OPTIONS);
+    normalizeAcquireOptions(options.acquire, true, 0);
+  } else if (options.acquire !== undefined && typeof options.acquire !== 'function') {
+    throw new InvalidConfigError('acquire', 'expected acquire options or a function returning them');
+  }
+  for (const name of ['fetch', 'onAttempt', 'onTiming'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw new InvalidConfigError(name, 'expected a function');
+    }
+  }
   const inject = options.inject ?? 'bearer';
   if (typeof inject !== 'function' && !Object.hasOwn(HEADER_OF, inject)) {
     throw new InvalidConfigError(
       'inject',
-      `expected 'bearer', 'x-api-key', 'x-goog-api-key' or a function, got ${JSON.stringify(inject)}`,
+      `expected 'bearer', 'x-api-key', 'x-goog-api-key' or a function, got ${typeof inject === 'string' ? 'another string' : typeof inject}`,
     );
   }
   const retries = options.retries ?? 2;

@@ -1,6 +1,7 @@
 export { type Clock, systemClock } from './clock.js';
 export {
   AcquireAbortedError,
+  ClockError,
   InvalidConfigError,
   KeyMeshError,
   type KeyMeshErrorCode,

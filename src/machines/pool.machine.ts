@@ -57,6 +57,18 @@ export interface PoolContext {
 }
 
 const expireId = (requestId: number): string => `expire-${requestId}`;
+const respawnId = (keyId: string): string => `respawn-${keyId}`;
+
+/**
+ * A crashed key actor is replaced at once up to this many times in a row; after that each
+ * replacement waits, from {@link CRASH_BACKOFF_MS} doubling up to {@link CRASH_MAX_BACKOFF_MS}, so a
+ * key that crashes on every start (a broken clock, a bug) can never pin a core in a replace loop.
+ */
+export const CRASH_IMMEDIATE_REPLACEMENTS = 3;
+export const CRASH_BACKOFF_MS = 1_000;
+export const CRASH_MAX_BACKOFF_MS = 60_000;
+/** Crashes further apart than this (ms) do not count as "in a row". */
+const CRASH_WINDOW_MS = 60_000;
 
 /** Per-state and per-`state:reason` key counts, for errors and diagnostics. */
 export function countKeyStates(index: KeyIndex): Record<string, number> {
@@ -160,6 +172,9 @@ export function createPoolMachine(deps: PoolMachineDeps) {
   );
   const onGrant = deps.onGrant;
   const waiters = new WaiterQueue();
+  // Crashes in a row per key, and keys waiting out their respawn backoff (with their last context).
+  const crashes = new Map<string, { readonly count: number; readonly at: number }>();
+  const respawning = new Map<string, KeyInput>();
   // Grants are numbered in the order they are made (request ids are not: a priority hand-off
   // serves a later request first). Least-busy ties and probe identity rely on this order. It is
   // bookkeeping of this actor instance, never persisted, so it stays out of context.
@@ -189,7 +204,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       reason,
       retryAfterMs: timedReturnMs(index, now),
       counts: countKeyStates(index),
-      waitedMs: now - since,
+      waitedMs: Math.max(0, now - since),
       ...(error === undefined ? {} : { error }),
     };
   };
@@ -297,7 +312,8 @@ export function createPoolMachine(deps: PoolMachineDeps) {
           if (!entry) break;
           waiters.shift();
           if (Number.isFinite(waiter.deadline)) enqueue.cancel(expireId(waiter.requestId));
-          const { toKey, granted } = grant(entry, waiter.requestId, now - waiter.since, waiter.tokens, now);
+          const waited = Math.max(0, now - waiter.since);
+          const { toKey, granted } = grant(entry, waiter.requestId, waited, waiter.tokens, now);
           enqueue(() => onGrant?.(granted));
           enqueue.sendTo(entry.ref, toKey);
         }
@@ -420,7 +436,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       }),
       // One broken key must never take the pool down: replace it with a fresh actor that carries
       // on from its last good context (leases still out included).
-      replaceCrashedKey: enqueueActions(({ context, event, enqueue }) => {
+      replaceCrashedKey: enqueueActions(({ event, enqueue }) => {
         const childId = event.type.slice('xstate.error.actor.'.length);
         let crashed: KeyEntry | undefined;
         for (const entry of index.values()) if (entry.childId === childId) crashed = entry;
@@ -428,22 +444,43 @@ export function createPoolMachine(deps: PoolMachineDeps) {
         const last = crashed.context;
         index.remove(crashed.keyId);
         enqueue.stopChild(crashed.ref);
-        const newChildId = String(context.nextChildId);
         const input: KeyInput = {
           keyId: last.keyId,
           order: last.order,
           settings: last.settings,
           restored: { ...last },
         };
-        enqueue.assign(({ context: current, spawn }) => {
-          const ref = spawn('key', { id: newChildId, input });
-          index.add(input.keyId, newChildId, ref);
-          return { keys: { ...current.keys, [input.keyId]: ref }, nextChildId: current.nextChildId + 1 };
-        });
         enqueue.emit({
           type: 'key.crashed',
           keyId: last.keyId,
           error: 'error' in event ? event.error : undefined,
+        });
+        const now = clock.now();
+        const previous = crashes.get(last.keyId);
+        const count = previous && now - previous.at < CRASH_WINDOW_MS ? previous.count + 1 : 1;
+        crashes.set(last.keyId, { count, at: now });
+        respawning.set(last.keyId, input);
+        const respawn = { type: 'pool.respawnKey', keyId: last.keyId } as const;
+        if (count <= CRASH_IMMEDIATE_REPLACEMENTS) {
+          enqueue.raise(respawn);
+          return;
+        }
+        // Out of the pool until its backoff ends: nothing is granted on it meanwhile.
+        const level = count - CRASH_IMMEDIATE_REPLACEMENTS - 1;
+        const delay = Math.min(CRASH_MAX_BACKOFF_MS, CRASH_BACKOFF_MS * 2 ** Math.min(level, 30));
+        enqueue.raise(respawn, { delay, id: respawnId(last.keyId) });
+      }),
+      respawnKey: enqueueActions(({ context, event, enqueue }) => {
+        assertEvent(event, 'pool.respawnKey');
+        const input = respawning.get(event.keyId);
+        respawning.delete(event.keyId);
+        // Re-added meanwhile (`addKey`): that actor stands.
+        if (!input || index.get(event.keyId)) return;
+        const childId = String(context.nextChildId);
+        enqueue.assign(({ context: current, spawn }) => {
+          const ref = spawn('key', { id: childId, input });
+          index.add(input.keyId, childId, ref);
+          return { keys: { ...current.keys, [input.keyId]: ref }, nextChildId: current.nextChildId + 1 };
         });
       }),
       // XState copies the children map on every stop; deleting the highest numeric id first keeps
@@ -493,6 +530,7 @@ export function createPoolMachine(deps: PoolMachineDeps) {
       'pool.providerError': { actions: 'judgeProviderError' },
       'pool.groupRest': { actions: 'restGroup' },
       'xstate.error.actor.*': { actions: 'replaceCrashedKey' },
+      'pool.respawnKey': { actions: 'respawnKey' },
       'pool.close': { target: '.closed', actions: ['rejectAllWaiters', 'stopAllKeys'] },
     },
     states: {

@@ -32,6 +32,8 @@ export type PoolEvent =
   | { readonly type: 'pool.removeKey'; readonly keyId: string }
   | { readonly type: 'pool.resetKey'; readonly keyId: string }
   | { readonly type: 'pool.close' }
+  /** Internal: a key that crashed again and again is spawned anew after its backoff (raised by the pool itself). */
+  | { readonly type: 'pool.respawnKey'; readonly keyId: string }
   | KeyToPoolEvent;
 
 /** Why an acquire was rejected. */

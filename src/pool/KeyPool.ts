@@ -1,7 +1,8 @@
 import { type Actor, createActor } from 'xstate';
-import { coarse } from '../clock.js';
+import { coarse, createPoolTime, type PoolTime } from '../clock.js';
 import {
   AcquireAbortedError,
+  ClockError,
   InvalidConfigError,
   KeyMeshError,
   LeaseNotFoundError,
@@ -29,7 +30,13 @@ import { type KeyPoolMetrics, keyPoolMetrics } from '../metrics/index.js';
 import { restoredFromRecord, toRecord } from '../storage/record.js';
 import type { KeyRecord } from '../storage/types.js';
 import { CoalescingWriter } from '../storage/writer.js';
-import type { KeyPoolEventMap, KeyPoolEventName, KeyPoolListener, KeyRefInfo } from './events.js';
+import {
+  KEY_POOL_EVENTS,
+  type KeyPoolEventMap,
+  type KeyPoolEventName,
+  type KeyPoolListener,
+  type KeyRefInfo,
+} from './events.js';
 import type { KeyChangeListener, KeyEntry } from './key-index.js';
 import { toKeySnapshot } from './key-snapshot.js';
 import {
@@ -41,12 +48,16 @@ import {
 } from './lease.js';
 import { PoolMetrics, type PoolMetricsSnapshot } from './metrics.js';
 import {
-  checkDuration,
+  type AcquireSettings,
+  checkOptionNames,
+  checkSettleOptions,
   type KeyConfig,
   type KeyPoolOptions,
   keySettings,
+  MAX_TIMER_MS,
   type NormalizedKey,
   type NormalizedOptions,
+  normalizeAcquireOptions,
   normalizeOptions,
   normalizeRuntimeKey,
 } from './options.js';
@@ -59,12 +70,16 @@ import type { KeySnapshot } from './strategies/types.js';
 export interface AcquireOptions {
   /**
    * Tokens the call is expected to use (input + expected output). Reserved from the key's `tpm`
-   * budget at grant and reconciled by `release({ usage })`. Default 0; a finite number ≥ 0.
+   * budget at grant and reconciled by `release({ usage })`. Default 0; a number from 0 to
+   * `Number.MAX_SAFE_INTEGER`.
    */
   readonly tokens?: number;
-  /** Aborting it rejects the wait with `AcquireAbortedError` and removes the waiter at once. */
+  /**
+   * Aborting it rejects the wait with `AcquireAbortedError` and removes the waiter at once. An
+   * `AbortSignal` (`controller.signal`, not the controller): anything else is an `InvalidConfigError`.
+   */
   readonly signal?: AbortSignal;
-  /** How long to wait (ms). Default: the pool's `acquireTimeoutMs`; ≥ 0 or `Infinity`. */
+  /** How long to wait (ms). Default: the pool's `acquireTimeoutMs`; 0 to 2³¹ − 1, or `Infinity`. */
   readonly timeoutMs?: number;
   /** Higher is served first; FIFO within a priority. Default 0; a finite number. */
   readonly priority?: number;
@@ -72,7 +87,10 @@ export interface AcquireOptions {
 
 /** What {@link KeyPool.snapshot} returns. Contains no secret. */
 export interface PoolSnapshot {
-  /** Every key, in configured order. */
+  /**
+   * Every key, in configured order. Its instants (`cooldownUntil`, `recoveryAt`, `lastUsedAt`,
+   * `lastPenaltyAt`) are on the wall clock, like `at`; see "Time and clock steps" in the README.
+   */
   readonly keys: readonly KeySnapshot[];
   readonly metrics: PoolMetricsSnapshot;
   /** Name of the strategy in use. */
@@ -80,7 +98,7 @@ export interface PoolSnapshot {
   /** A provider outage the pool is backing off from as a whole (nobody gets a key until `until`), or `null`. */
   readonly outage: { readonly until: number; readonly level: number } | null;
   readonly closed: boolean;
-  /** When the snapshot was taken (epoch ms, pool clock). */
+  /** When the snapshot was taken (epoch ms on the wall clock: the pool clock's `now()`). */
   readonly at: number;
 }
 
@@ -94,9 +112,81 @@ interface PendingAcquire {
   wait: boolean;
   /** Tokens reserved from the key's budget. */
   tokens: number;
+  /** True while this waiter holds the process open (see `Clock.keepAlive`). */
+  holds: boolean;
+}
+
+/** A provider's wait hint: `undefined` for none (or `NaN`), at most what a timer can hold. */
+function waitHint(value: number | undefined): number | undefined {
+  return value === undefined || Number.isNaN(value) ? undefined : Math.min(Math.max(value, 0), MAX_TIMER_MS);
 }
 
 const RESTORED = Symbol('restored');
+
+/** Moves every instant of a record by `shift` ms; 0 stays 0 ("none"), and nothing goes below 0. */
+function shiftRecord(record: KeyRecord, shift: number): KeyRecord {
+  if (shift === 0) return record;
+  const at = (t: number) => (t > 0 ? Math.max(0, t + shift) : t);
+  const budget = record.budget;
+  return {
+    ...record,
+    cooldownUntil: at(record.cooldownUntil),
+    recoveryAt: at(record.recoveryAt),
+    lastUsedAt: at(record.lastUsedAt),
+    lastPenaltyAt: at(record.lastPenaltyAt),
+    updatedAt: at(record.updatedAt),
+    ...(budget
+      ? {
+          budget: {
+            requestsAt: at(budget.requestsAt),
+            tokensAt: at(budget.tokensAt),
+            dayAt: at(budget.dayAt),
+          },
+        }
+      : {}),
+  };
+}
+
+/** A record on the pool's time scale, as stored: on the wall clock's (shared with other processes). */
+const recordToWall = (record: KeyRecord, time: PoolTime): KeyRecord => shiftRecord(record, time.toWall(0));
+
+/** A stored record (wall clock) on the pool's time scale. */
+const recordFromWall = (record: KeyRecord, time: PoolTime): KeyRecord =>
+  shiftRecord(record, time.fromWall(0));
+
+/** A key snapshot with its instants moved from the pool's time scale to the wall clock's. */
+function keySnapshotShifted(key: KeySnapshot, shift: number): KeySnapshot {
+  const at = (t: number) => (t > 0 ? t + shift : t);
+  return {
+    ...key,
+    cooldownUntil: at(key.cooldownUntil),
+    recoveryAt: at(key.recoveryAt),
+    lastUsedAt: at(key.lastUsedAt),
+    lastPenaltyAt: at(key.lastPenaltyAt),
+    budget: key.budget && { ...key.budget, readyAt: at(key.budget.readyAt) },
+  };
+}
+
+/** Reads the stored records of `keyIds`; anything but a `Map` from a custom store is a `StorageError`. */
+async function loadRecords(
+  options: NormalizedOptions,
+  keyIds: readonly string[],
+): Promise<ReadonlyMap<string, KeyRecord>> {
+  const { storage } = options;
+  let records: unknown;
+  try {
+    records = await storage.load(keyIds);
+  } catch (cause) {
+    if (cause instanceof KeyMeshError) throw cause;
+    throw new StorageError(`Could not read key state from ${storage.name}`, cause);
+  }
+  if (!(records instanceof Map)) {
+    throw new StorageError(
+      `${storage.name}: load() must resolve to a Map from key id to record, got ${records === null ? 'null' : typeof records}`,
+    );
+  }
+  return records;
+}
 
 function describeCounts(counts: Readonly<Record<string, number>>): string {
   const parts = Object.entries(counts)
@@ -106,6 +196,8 @@ function describeCounts(counts: Readonly<Record<string, number>>): string {
     .map(([name, n]) => `${n} ${name.replace(':', ' (')}${name.includes(':') ? ')' : ''}`);
   return parts.join(', ');
 }
+
+const SETTLE_NAMES = { released: 'release', failed: 'fail', 'rate-limited': 'rateLimited' } as const;
 
 function formatMs(ms: number): string {
   return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(1)} s`;
@@ -119,6 +211,11 @@ function formatMs(ms: number): string {
  */
 export class KeyPool {
   readonly #options: NormalizedOptions;
+  /** The pool's time: never steps, never throws (see `createPoolTime`). */
+  readonly #time: PoolTime;
+  /** Waiters holding the process open, and the release of that hold. */
+  #holding = 0;
+  #releaseHold: (() => void) | undefined;
   readonly #actor: Actor<PoolMachine>;
   readonly #runtime: PoolRuntime;
   readonly #strategyName: string;
@@ -146,13 +243,7 @@ export class KeyPool {
   static async create(options: KeyPoolOptions): Promise<KeyPool> {
     const normalized = normalizeOptions(options);
     const keyIds = normalized.keys.map((key) => fingerprint(key.secret));
-    let records: ReadonlyMap<string, KeyRecord>;
-    try {
-      records = await normalized.storage.load(keyIds);
-    } catch (cause) {
-      if (cause instanceof KeyMeshError) throw cause;
-      throw new StorageError(`Could not read key state from ${normalized.storage.name}`, cause);
-    }
+    const records = await loadRecords(normalized, keyIds);
     return new KeyPool(options, { [RESTORED]: { normalized, records } });
   }
 
@@ -181,16 +272,26 @@ export class KeyPool {
     const records = given?.records ?? new Map<string, KeyRecord>();
     this.#options = normalized;
     this.#hints = new HintScreen(normalized, () => this.#metrics.ignoredHints++);
-    const { clock } = normalized;
+    const time = createPoolTime(normalized.clock, (message, cause) =>
+      // A clock is read mid-step: tell listeners once the step is over.
+      queueMicrotask(() => this.#emit('clock-error', { error: new ClockError(message, cause) })),
+    );
+    this.#time = time;
+    const flushTimers = coarse(normalized.clock);
     this.#writerId = `p${Math.floor(seededRandom(normalized.seed ^ 0x5bd1e995)() * 2 ** 31).toString(36)}`;
     this.#writer = new CoalescingWriter({
       adapter: normalized.storage,
-      // Flush timing needs no precision: on the real clock, Node's plain timers.
-      clock: coarse(clock),
+      // Flush timing needs no precision: on the real clock, Node's plain timers; time read through
+      // the pool's guard, like every other reading.
+      clock: {
+        now: time.now,
+        setTimeout: (fn, ms) => flushTimers.setTimeout(fn, ms),
+        clearTimeout: (handle) => flushTimers.clearTimeout(handle),
+      },
       flushIntervalMs: normalized.flushIntervalMs,
       build: (keyId) => {
         const entry = this.#runtime.index.get(keyId);
-        return entry && toRecord(entry.context, entry.state, this.#writerId, clock.now());
+        return entry && recordToWall(toRecord(entry.context, entry.state, this.#writerId, time.now()), time);
       },
       onError: (error, attempt) => this.#emit('storage-error', { error, attempt }),
     });
@@ -205,9 +306,9 @@ export class KeyPool {
     this.#strategyName = strategy.name;
     const onKeyChange: KeyChangeListener = (entry, previous) => this.#onKeyChange(entry, previous);
     const { machine, runtime } = createPoolMachine({
-      clock,
+      clock: time,
       keyMachine: createKeyMachine({
-        now: () => clock.now(),
+        now: time.now,
         random: seededRandom(normalized.seed ^ 0x9e3779b9),
       }),
       strategy,
@@ -220,7 +321,7 @@ export class KeyPool {
     this.#runtime = runtime;
     this.#actor = createActor(machine, {
       input: { keys: keyInputs },
-      clock,
+      clock: time,
       ...(normalized.inspect === undefined ? {} : { inspect: normalized.inspect }),
     });
     // Emission is synchronous inside send(): listen before the first event.
@@ -240,23 +341,13 @@ export class KeyPool {
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
     if (this.#closed) return Promise.reject(new PoolClosedError());
-    let timeoutMs = this.#options.acquireTimeoutMs;
-    if (options?.timeoutMs !== undefined) {
-      try {
-        timeoutMs = checkDuration('timeoutMs', options.timeoutMs, true);
-      } catch (error) {
-        return Promise.reject(error);
-      }
+    let settings: AcquireSettings;
+    try {
+      settings = normalizeAcquireOptions(options, true, this.#options.acquireTimeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const priority = options?.priority ?? 0;
-    if (!Number.isFinite(priority)) {
-      return Promise.reject(new InvalidConfigError('priority', 'expected a finite number'));
-    }
-    const tokens = options?.tokens ?? 0;
-    if (typeof tokens !== 'number' || !Number.isFinite(tokens) || tokens < 0) {
-      return Promise.reject(new InvalidConfigError('tokens', 'expected a finite number ≥ 0'));
-    }
-    const signal = options?.signal;
+    const { signal, timeoutMs, priority, tokens } = settings;
     if (signal?.aborted) return Promise.reject(new AcquireAbortedError(signal.reason));
     const requestId = this.#nextRequestId++;
     return new Promise<Lease>((resolve, reject) => {
@@ -268,17 +359,25 @@ export class KeyPool {
         timeoutMs,
         wait: true,
         tokens,
+        holds: false,
       };
       this.#pending.set(requestId, pending);
       this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs, wait: true, tokens });
-      if (signal && this.#pending.has(requestId)) {
+      if (!this.#pending.has(requestId)) return;
+      // Still waiting: like a pending setTimeout, the wait holds the process open until it ends.
+      this.#hold(pending);
+      if (signal) {
         pending.onAbort = () => this.#actor.send({ type: 'pool.cancel', requestId });
         signal.addEventListener('abort', pending.onAbort, { once: true });
       }
     });
   }
 
-  /** Leases a key if one is eligible right now; never waits. Returns `undefined` otherwise. */
+  /**
+   * Leases a key if one is eligible right now; never waits. Returns `undefined` otherwise. Takes
+   * `tokens` and `priority`, validated as `acquire()` validates them; any other option (or a bad
+   * value) is an `InvalidConfigError`, and nothing is leased.
+   */
   tryAcquire(options?: Pick<AcquireOptions, 'priority' | 'tokens'>): Lease | undefined {
     if (this.#closed) throw new PoolClosedError();
     if (this.#listenerDepth > 0) {
@@ -287,6 +386,7 @@ export class KeyPool {
         'tryAcquire() cannot run inside a KeyPool event listener (the pool is mid-step); use acquire()',
       );
     }
+    const { priority, tokens } = normalizeAcquireOptions(options, false, 0);
     const requestId = this.#nextRequestId++;
     let granted: Lease | undefined;
     const pending: PendingAcquire = {
@@ -298,17 +398,11 @@ export class KeyPool {
       onAbort: undefined,
       timeoutMs: 0,
       wait: false,
-      tokens: options?.tokens ?? 0,
+      tokens,
+      holds: false,
     };
     this.#pending.set(requestId, pending);
-    this.#actor.send({
-      type: 'pool.acquire',
-      requestId,
-      priority: options?.priority ?? 0,
-      timeoutMs: 0,
-      wait: false,
-      tokens: options?.tokens ?? 0,
-    });
+    this.#actor.send({ type: 'pool.acquire', requestId, priority, timeoutMs: 0, wait: false, tokens });
     this.#pending.delete(requestId);
     return granted;
   }
@@ -322,15 +416,22 @@ export class KeyPool {
    * never against the key. If `fn` settles the lease itself, that settlement stands.
    */
   async withKey<T>(fn: (key: string, lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
+    // Checked before a key is leased: a bad callback must cost no key a failure.
+    if (typeof fn !== 'function') {
+      throw new InvalidConfigError(
+        'fn',
+        `withKey() expects a function (key, lease) => …, got ${fn === null ? 'null' : typeof fn}`,
+      );
+    }
     const lease = await this.acquire(options);
     let result: T;
     try {
       result = await fn(lease.key, lease);
     } catch (error) {
-      if (!lease.settled) settleFromError(lease, error, this.#options.clock.now(), options?.signal);
+      if (!lease.settled) settleFromError(lease, error, this.#time.wallNow(), options?.signal);
       throw error;
     }
-    if (!lease.settled) await settleFromResult(lease, result, () => this.#options.clock.now());
+    if (!lease.settled) await settleFromResult(lease, result, () => this.#time.wallNow());
     return result;
   }
 
@@ -399,14 +500,17 @@ export class KeyPool {
 
   /** Every key's state and the pool's metrics. Safe to log: no secrets. */
   snapshot(): PoolSnapshot {
-    const at = this.#options.clock.now();
+    const now = this.#time.now();
+    const shift = this.#time.toWall(0);
+    const keys = this.#runtime.index.ring.map((entry) => toKeySnapshot(entry, now));
+    const outage = this.#actor.getSnapshot().context.outage;
     return {
-      keys: this.#runtime.index.ring.map((entry) => toKeySnapshot(entry, at)),
+      keys: shift === 0 ? keys : keys.map((key) => keySnapshotShifted(key, shift)),
       metrics: this.#metrics.snapshot(this.#runtime.waiters.size),
       strategy: this.#strategyName,
-      outage: this.#actor.getSnapshot().context.outage,
+      outage: outage && shift !== 0 ? { ...outage, until: outage.until + shift } : outage,
       closed: this.#closed,
-      at,
+      at: now + shift,
     };
   }
 
@@ -418,19 +522,23 @@ export class KeyPool {
   /**
    * How long (ms) until a key is expected to be eligible: 0 when one is now; for keys at their cap,
    * the oldest lease's expected end from the key's latency EWMA; for cooling or exhausted keys, the
-   * end of the cooldown or the next probe; `Infinity` when no key will come back by itself.
+   * end of the cooldown or the next probe; `Infinity` when no key will come back by itself; never
+   * before a pool-wide outage backoff ends.
    */
   eta(): number {
     const { index } = this.#runtime;
-    if (index.eligible.length > 0) return 0;
-    const now = this.#options.clock.now();
+    // During a pool-wide outage backoff nobody is granted a key, eligible or not.
+    const outage = this.#actor.getSnapshot().context.outage;
+    const now = this.#time.now();
+    const backoff = outage ? Math.max(0, outage.until - now) : 0;
+    if (index.eligible.length > 0) return backoff;
     let best = Number.POSITIVE_INFINITY;
     for (const entry of index.values()) {
       let wait: number | undefined;
       if (entry.state === 'busy' || (entry.state === 'available' && entry.inFlight > 0)) {
         const oldest = this.#outstanding.get(entry.keyId)?.values().next().value;
         const expected = entry.context.latencyEwma;
-        wait = oldest && expected !== null ? Math.max(0, oldest.acquiredAt + expected - now) : 0;
+        wait = oldest && expected !== null ? Math.max(0, oldest.startedAt + expected - now) : 0;
       } else if (entry.state === 'cooling') {
         wait = Math.max(0, entry.context.health.cooldownUntil - now);
       } else if (entry.sub === 'failing') {
@@ -440,11 +548,22 @@ export class KeyPool {
       }
       if (wait !== undefined && wait < best) best = wait;
     }
-    return best;
+    return Math.max(best, backoff);
   }
 
   /** Subscribes to a pool event; returns the unsubscribe function. */
   on<E extends KeyPoolEventName>(event: E, listener: KeyPoolListener<E>): () => void {
+    if (typeof event !== 'string' || !KEY_POOL_EVENTS.includes(event)) {
+      // Named through the option check, which never echoes a name that could be a secret.
+      checkOptionNames('on', { [String(event)]: true }, KEY_POOL_EVENTS);
+      throw new InvalidConfigError('on', `expected an event name; accepted: ${KEY_POOL_EVENTS.join(', ')}`);
+    }
+    if (typeof listener !== 'function') {
+      throw new InvalidConfigError(
+        'listener',
+        `on('${event}', …) expects a function, got ${listener === null ? 'null' : typeof listener}`,
+      );
+    }
     let set = this.#listeners.get(event);
     if (!set) {
       set = new Set();
@@ -477,7 +596,9 @@ export class KeyPool {
 
   /**
    * Stops taking acquires (`PoolClosedError`), rejects waiters with it, flushes storage and stops
-   * every actor and timer. Waits for nothing else (outstanding leases are simply forgotten).
+   * every actor and timer. Waits for nothing else: outstanding leases are forgotten, and settling
+   * one afterwards is a no-op (it counts as settled, changes nothing, emits nothing, and returns
+   * the key's state at close).
    * Rejects with `StorageError` if the final flush fails (the error is also emitted).
    */
   close(): Promise<void> {
@@ -520,8 +641,15 @@ export class KeyPool {
       keyId,
       order,
       settings: keySettings(this.#options, key, maskKey(key.secret)),
-      ...(record ? { restored: restoredFromRecord(record, this.#options.storage.name) } : {}),
+      ...(record
+        ? { restored: restoredFromRecord(recordFromWall(record, this.#time), this.#options.storage.name) }
+        : {}),
     };
+  }
+
+  /** An instant of the pool's time scale on the wall clock's, as everything given out is; 0 stays "none". */
+  #wall(at: number): number {
+    return at > 0 ? this.#time.toWall(at) : at;
   }
 
   #assertOpen(): void {
@@ -550,21 +678,24 @@ export class KeyPool {
   }
 
   #settleLease: SettleLease = (lease, outcome) => {
-    if (!lease.markSettled(outcome.type)) {
-      throw new LeaseSettledError(lease.keyId, lease.leaseId, lease.outcome ?? 'unknown');
-    }
+    if (lease.settled) throw new LeaseSettledError(lease.keyId, lease.leaseId, lease.outcome ?? 'unknown');
+    checkSettleOptions(SETTLE_NAMES[outcome.type], outcome.options);
+    lease.markSettled(outcome.type);
     this.#outstanding.get(lease.keyId)?.delete(lease);
     const entry = this.#runtime.index.get(lease.keyId);
+    // After close() a settle is a no-op: the pool is stopped and tells nobody. Not an error, because
+    // calls that outlive close() (a withKey callback, a fetch body still streaming) settle as they end.
+    if (this.#closed) return entry?.state ?? 'available';
     const { keyId, label, leaseId, grantSeq: seq } = lease;
     // Payloads are built only when someone listens: this is the hot path.
     if (outcome.type === 'released') {
       const options = outcome.options;
       // The clock is read only when needed: a release that states its latency and has no headers
       // does not.
-      const latencyMs = options?.latencyMs ?? this.#options.clock.now() - lease.acquiredAt;
+      const latencyMs = options?.latencyMs ?? Math.max(0, this.#time.now() - lease.startedAt);
       const used = options?.usage ? usedTokens(options.usage) : undefined;
       const learned = options?.headers
-        ? this.#hints.success(learnFromSuccessHeaders(options.headers, this.#options.clock.now()))
+        ? this.#hints.success(learnFromSuccessHeaders(options.headers, this.#time.wallNow()))
         : undefined;
       // One object shape for every release: this is the hot path.
       entry?.ref.send({
@@ -580,7 +711,6 @@ export class KeyPool {
       if (this.#listens('released')) this.#emit('released', { keyId, label, leaseId, latencyMs, state });
       return state;
     }
-    const now = this.#options.clock.now();
     if (outcome.type === 'failed') {
       const kind = outcome.options?.kind ?? 'failure';
       if (kind === 'provider') {
@@ -602,9 +732,12 @@ export class KeyPool {
     }
     const options = outcome.options;
     const retryAfterMs =
-      this.#hints.rateLimit(options?.retryAfterMs ?? options?.cooldownMs) ??
-      (options?.headers ? this.#hints.rateLimit(waitFromHeaders(options.headers, now)) : undefined);
-    entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs: now - lease.acquiredAt });
+      waitHint(this.#hints.rateLimit(options?.retryAfterMs ?? options?.cooldownMs)) ??
+      (options?.headers
+        ? waitHint(this.#hints.rateLimit(waitFromHeaders(options.headers, this.#time.wallNow())))
+        : undefined);
+    const latencyMs = Math.max(0, this.#time.now() - lease.startedAt);
+    entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs });
     if (options?.scope === 'group') this.#actor.send({ type: 'pool.groupRest', keyId });
     this.#metrics.rateLimits++;
     const state = entry?.state ?? 'available';
@@ -628,7 +761,8 @@ export class KeyPool {
         label: entry?.context.settings.label ?? null,
         leaseId: event.requestId,
         probe: event.probe,
-        acquiredAt: event.at,
+        acquiredAt: this.#wall(event.at),
+        startedAt: event.at,
         grantSeq: event.seq,
         tokens: pending.tokens,
       },
@@ -687,7 +821,7 @@ export class KeyPool {
         this.#emit('key-crashed', { ...this.#info(event.keyId), error: event.error });
         return;
       case 'pool.outage':
-        this.#emit('outage', { until: event.until, level: event.level });
+        this.#emit('outage', { until: this.#wall(event.until), level: event.level });
         return;
       case 'pool.outageOver':
         this.#emit('outage-over', {});
@@ -731,7 +865,7 @@ export class KeyPool {
         const why =
           event.reason === 'timeout'
             ? `No key became available within ${formatMs(pending.timeoutMs)}`
-            : earliestReturnMs(this.#runtime.index, this.#options.clock.now()) === undefined
+            : earliestReturnMs(this.#runtime.index, this.#time.now()) === undefined
               ? 'No key can become available'
               : `No key can become available within ${formatMs(pending.timeoutMs)}`;
         return new NoAvailableKeyError(
@@ -748,12 +882,13 @@ export class KeyPool {
     for (const record of records) {
       if (record.writer === this.#writerId) continue;
       const entry = this.#runtime.index.get(record.keyId);
+      const local = recordFromWall(record, this.#time);
       entry?.ref.send({
         type: 'key.sync',
-        reason: record.reason,
-        cooldownUntil: record.cooldownUntil,
-        recoveryAt: record.recoveryAt,
-        recoveryDelayMs: record.recoveryDelayMs,
+        reason: local.reason,
+        cooldownUntil: local.cooldownUntil,
+        recoveryAt: local.recoveryAt,
+        recoveryDelayMs: local.recoveryDelayMs,
       });
     }
   }
@@ -762,8 +897,23 @@ export class KeyPool {
     return { keyId, label: this.#runtime.index.get(keyId)?.context.settings.label ?? null };
   }
 
+  /** The waiter's wait is over (granted, rejected or closed): its abort listener and hold go. */
   #detachAbort(pending: PendingAcquire): void {
     if (pending.signal && pending.onAbort) pending.signal.removeEventListener('abort', pending.onAbort);
+    if (pending.holds) {
+      pending.holds = false;
+      if (--this.#holding === 0) {
+        this.#releaseHold?.();
+        this.#releaseHold = undefined;
+      }
+    }
+  }
+
+  #hold(pending: PendingAcquire): void {
+    const keepAlive = this.#time.keepAlive;
+    if (!keepAlive) return;
+    pending.holds = true;
+    if (this.#holding++ === 0) this.#releaseHold = keepAlive();
   }
 
   #onKeyChange(entry: KeyEntry, previous: Parameters<KeyChangeListener>[1]): void {
@@ -780,7 +930,7 @@ export class KeyPool {
     const info: KeyRefInfo = { keyId: entry.keyId, label: entry.context.settings.label };
     const wasExhausted = previous.state === 'exhausted';
     if (entry.state === 'cooling' && (previous.state !== 'cooling' || p.cooldownUntil !== c.cooldownUntil)) {
-      this.#emit('cooling', { ...info, reason: c.reason, cooldownUntil: c.cooldownUntil });
+      this.#emit('cooling', { ...info, reason: c.reason, cooldownUntil: this.#wall(c.cooldownUntil) });
     }
     if (previous.state === 'cooling' && (entry.state === 'available' || entry.state === 'busy')) {
       this.#emit('available', info);
@@ -790,7 +940,7 @@ export class KeyPool {
         this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: 0 });
         this.#emit('revoked', { ...info, reason: c.reason === 'disabled' ? 'disabled' : 'revoked' });
       } else if (entry.sub === 'failing' && (!wasExhausted || previous.sub === 'probing')) {
-        this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: c.recoveryAt });
+        this.#emit('exhausted', { ...info, reason: c.reason, recoveryAt: this.#wall(c.recoveryAt) });
       }
     } else if (wasExhausted && entry.state !== 'draining') {
       this.#emit('recovered', info);

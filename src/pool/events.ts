@@ -1,4 +1,4 @@
-import type { StorageError } from '../errors.js';
+import type { ClockError, StorageError } from '../errors.js';
 import type { FailureKind, KeyReason, KeyStateName } from '../machines/key.types.js';
 
 /** Identity of a key in events: never the secret. */
@@ -54,9 +54,39 @@ export interface KeyPoolEventMap {
   'key-added': KeyRefInfo;
   /** A key was removed (after its leases drained). */
   'key-removed': KeyRefInfo;
-  /** A key actor crashed and was replaced from its last good state (a bug: please report it). */
+  /**
+   * A key actor crashed and was replaced from its last good state (a bug: please report it). A key
+   * that keeps crashing is replaced after a growing delay, never in a tight loop.
+   */
   'key-crashed': KeyRefInfo & { readonly error: unknown };
+  /**
+   * The pool's clock gave an unusable reading (threw, or not a finite number); the pool goes on
+   * with the last good reading until it reads well again. Once per run of bad readings.
+   */
+  'clock-error': { readonly error: ClockError };
 }
 
 export type KeyPoolEventName = keyof KeyPoolEventMap;
+
+/** Every event name `pool.on()` accepts. */
+export const KEY_POOL_EVENTS: readonly KeyPoolEventName[] = Object.keys({
+  acquired: true,
+  released: true,
+  failed: true,
+  'rate-limited': true,
+  cooling: true,
+  available: true,
+  exhausted: true,
+  recovered: true,
+  revoked: true,
+  waiting: true,
+  timeout: true,
+  'storage-error': true,
+  outage: true,
+  'outage-over': true,
+  'key-added': true,
+  'key-removed': true,
+  'key-crashed': true,
+  'clock-error': true,
+} satisfies Record<KeyPoolEventName, true>) as KeyPoolEventName[];
 export type KeyPoolListener<E extends KeyPoolEventName> = (payload: KeyPoolEventMap[E]) => void;

@@ -13,7 +13,11 @@ export interface TokenUsage {
 
 /** Options of {@link Lease.release}. */
 export interface ReleaseOptions {
-  /** How long the call took (ms). Default: the time since the lease was granted, on the pool's clock. */
+  /**
+   * How long the call took (ms). Default: the time since the lease was granted, on the pool's clock.
+   * From 0 to 2³¹ − 1; anything else is an `InvalidConfigError` and leaves the lease out, to be
+   * settled again.
+   */
   readonly latencyMs?: number;
   /** Tokens the call used: reconciles the key's `tpm` budget against `acquire({ tokens })`'s estimate. */
   readonly usage?: TokenUsage;
@@ -39,7 +43,7 @@ export interface FailOptions {
    *   said nothing about the key.
    */
   readonly kind?: FailureKind;
-  /** For `'quota'`: when the quota resets (ms from now). */
+  /** For `'quota'`: when the quota resets (ms from now); capped at 2³¹ − 1 ms, `NaN` = unknown. */
   readonly retryAfterMs?: number;
   /** `'group'` when the provider said the quota of the key's group (project), not the key, is spent. */
   readonly scope?: LimitScope;
@@ -49,8 +53,9 @@ export interface FailOptions {
 export interface RateLimitOptions {
   /**
    * How long the provider asked the key to rest (ms). Cooldowns extend, never shorten; ≤ 0 means
-   * "now". Without it (and without usable `headers`) the cooldown escalates 1 s, 2 s, 4 s … up to
-   * `defaultCooldownMs`.
+   * "now"; longer than 2³¹ − 1 ms (about 24.8 days, `Infinity` included) is capped there. Without
+   * it (or `NaN`, and without usable `headers`) the cooldown escalates 1 s, 2 s, 4 s … up to
+   * `defaultCooldownMs`. A non-number is an `InvalidConfigError`.
    */
   readonly retryAfterMs?: number;
   /** Alias of `retryAfterMs` (the seed's name). */
@@ -89,8 +94,10 @@ export class Lease {
   readonly leaseId: number;
   /** True when this lease is the single recovery probe of a half-open key. */
   readonly probe: boolean;
-  /** When the lease was granted (epoch ms, pool clock). */
+  /** When the lease was granted (epoch ms, on the wall clock: the pool clock's `now()`). */
   readonly acquiredAt: number;
+  /** @internal When the lease was granted on the pool's own time scale (latency, eta). */
+  readonly startedAt: number;
   readonly #key: string;
   readonly #grantSeq: number;
   /** Tokens reserved from the key's budget at grant. */
@@ -107,6 +114,7 @@ export class Lease {
       leaseId: number;
       probe: boolean;
       acquiredAt: number;
+      startedAt: number;
       grantSeq: number;
       tokens: number;
     },
@@ -118,6 +126,7 @@ export class Lease {
     this.leaseId = info.leaseId;
     this.probe = info.probe;
     this.acquiredAt = info.acquiredAt;
+    this.startedAt = info.startedAt;
     this.#grantSeq = info.grantSeq;
     this.tokens = info.tokens;
     this.#settle = settle;

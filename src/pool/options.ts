@@ -1,5 +1,5 @@
 import type { InspectionEvent, Observer } from 'xstate';
-import { type Clock, systemClock } from '../clock.js';
+import { type Clock, clockReadingFault, systemClock } from '../clock.js';
 import { InvalidConfigError } from '../errors.js';
 import { type BudgetLimits, hasBudget } from '../limits/budget.js';
 import { DEFAULT_HINT_BOUNDS } from '../limits/hints.js';
@@ -35,7 +35,11 @@ export interface KeyConfig {
   readonly group?: string;
 }
 
-/** Options of {@link KeyPool.create}. Every one is validated; a bad one is an `InvalidConfigError` naming it. */
+/**
+ * Options of {@link KeyPool.create}. Every one is validated; a bad one is an `InvalidConfigError`
+ * naming it (an unknown name is echoed only when it is a near miss of a known one, since it could
+ * be a secret). Every duration is in ms, from 0 to 2³¹ − 1 (the longest a timer can wait).
+ */
 export interface KeyPoolOptions {
   /** The keys: raw strings or {@link KeyConfig}s. At least one; no duplicates; no empty strings. */
   readonly keys: ReadonlyArray<string | KeyConfig>;
@@ -50,7 +54,7 @@ export interface KeyPoolOptions {
   readonly strategy?: StrategyName | CustomStrategy;
   /** Default concurrency cap for keys without their own. Default `Infinity`; integer ≥ 1 or `Infinity`. */
   readonly maxConcurrentPerKey?: number;
-  /** Longest cooldown (ms) for a rate limit without a retry hint (escalation 1 s, 2 s, 4 s … up to this). Default 60 000. */
+  /** Longest cooldown (ms) for a rate limit without a retry hint (escalation 1 s, 2 s, 4 s … up to this). Default 60 000; 0 to 2³¹ − 1. */
   readonly defaultCooldownMs?: number;
   /**
    * Longest rest a provider's rate-limit hint may impose (ms): `retry-after`, `retry-after-ms`,
@@ -69,7 +73,7 @@ export interface KeyPoolOptions {
   readonly maxQuotaResetMs?: number;
   /** Consecutive failures before a key is `exhausted`. Default 10; integer ≥ 1. */
   readonly maxFailures?: number;
-  /** How long `acquire()` waits by default (ms). Default 30 000; ≥ 0 or `Infinity`. */
+  /** How long `acquire()` waits by default (ms). Default 30 000; 0 to 2³¹ − 1, or `Infinity`. */
   readonly acquireTimeoutMs?: number;
   /** Most callers allowed to wait at once; beyond it `acquire()` rejects with `QueueFullError`. Default `Infinity`. */
   readonly maxWaiters?: number;
@@ -83,9 +87,12 @@ export interface KeyPoolOptions {
   readonly seed?: number;
   /** Where per-key state is persisted. Default: `memoryStorage()`. */
   readonly storage?: StorageAdapter;
-  /** Counter-only changes reach storage at most once per key per this interval (ms). Default 1 000; ≥ 0. */
+  /** Counter-only changes reach storage at most once per key per this interval (ms). Default 1 000; 0 to 2³¹ − 1. */
   readonly flushIntervalMs?: number;
-  /** Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. */
+  /**
+   * Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. Probed
+   * once at `create`: a `now()` that throws or is not a finite number is an `InvalidConfigError`.
+   */
   readonly clock?: Clock;
   /**
    * Telling a provider outage from a bad key: a 5xx/529/network error counts against its key only
@@ -135,7 +142,7 @@ export interface NormalizedOptions {
 }
 
 const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
-const OPTION_NAMES = new Set([
+const OPTION_NAMES: readonly string[] = [
   'keys',
   'strategy',
   'maxConcurrentPerKey',
@@ -154,23 +161,122 @@ const OPTION_NAMES = new Set([
   'clock',
   'inspect',
   'outage',
-]);
-const KEY_FIELDS = new Set(['key', 'label', 'weight', 'maxConcurrent', 'rpm', 'tpm', 'rpd', 'group']);
+];
+const KEY_FIELDS: readonly string[] = [
+  'key',
+  'label',
+  'weight',
+  'maxConcurrent',
+  'rpm',
+  'tpm',
+  'rpd',
+  'group',
+];
+const RECOVERY_FIELDS: readonly string[] = ['initialDelayMs', 'maxDelayMs'];
+const OUTAGE_FIELDS: readonly string[] = ['windowMs', 'initialBackoffMs', 'maxBackoffMs'];
 
-/** A non-negative number; `Infinity` only where `allowInfinity`. */
+/**
+ * The longest wait (ms) a timer can hold: Node's `setTimeout` overflows beyond 2^31 − 1 ms (about
+ * 24.8 days) and fires after 1 ms instead. Every duration option is bounded by it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A number of ms in [0, {@link MAX_TIMER_MS}]; `Infinity` too where `allowInfinity`. */
 export function checkDuration(field: string, value: unknown, allowInfinity: boolean): number {
   if (
     typeof value !== 'number' ||
     Number.isNaN(value) ||
     value < 0 ||
-    (!allowInfinity && !Number.isFinite(value))
+    (value > MAX_TIMER_MS && !(allowInfinity && value === Number.POSITIVE_INFINITY))
   ) {
     throw new InvalidConfigError(
       field,
-      `expected a number ≥ 0${allowInfinity ? ' (or Infinity)' : ''}, got ${describe(value)}`,
+      `expected a number of ms from 0 to ${MAX_TIMER_MS} (the longest a timer can wait)${allowInfinity ? ' or Infinity' : ''}, got ${describe(value)}`,
     );
   }
   return value;
+}
+
+/** Levenshtein distance, stopping early: only "is it within `max`" matters. */
+function withinEdits(a: string, b: string, max: number): boolean {
+  if (Math.abs(a.length - b.length) > max) return false;
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    let best = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const value = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + cost);
+      next.push(value);
+      best = Math.min(best, value);
+    }
+    if (best > max) return false;
+    row = next;
+  }
+  return (row[b.length] ?? max + 1) <= max;
+}
+
+/**
+ * Rejects any own property of `value` not in `accepted`. An unknown name could be a secret (`{
+ * [apiKey]: {} }`), so it is echoed only when it is a near miss of an accepted name (a typo:
+ * `maxConcurent`), which a secret cannot be; otherwise it is named by its position.
+ */
+export function checkOptionNames(where: string, value: object, accepted: readonly string[]): void {
+  let position = 0;
+  for (const name in value) {
+    if (!Object.hasOwn(value, name)) continue;
+    position++;
+    if (accepted.includes(name)) continue;
+    const near = accepted.find((known) => name.length <= 40 && withinEdits(name, known, 2));
+    const list = `accepted: ${accepted.join(', ')}`;
+    throw near === undefined
+      ? new InvalidConfigError(
+          where,
+          `unknown option (the ${ordinal(position)} one given; its name is not shown, as it may be a secret); ${list}`,
+        )
+      : new InvalidConfigError(
+          where === 'options' ? name : `${where}.${name}`,
+          `unknown option (did you mean \`${near}\`?); ${list}`,
+        );
+  }
+}
+
+function ordinal(n: number): string {
+  const suffix =
+    n % 10 === 1 && n % 100 !== 11
+      ? 'st'
+      : n % 10 === 2 && n % 100 !== 12
+        ? 'nd'
+        : n % 10 === 3 && n % 100 !== 13
+          ? 'rd'
+          : 'th';
+  return `${n}${suffix}`;
+}
+
+/** A clock whose first readings are unusable is refused at `create`, not discovered mid-flight. */
+function probeClock(clock: Clock): void {
+  let threw: unknown;
+  const read = (name: 'now' | 'monotonic') => () => {
+    try {
+      return name === 'now' ? clock.now() : clock.monotonic?.();
+    } catch (error) {
+      threw = error;
+      throw error;
+    }
+  };
+  if (clock.monotonic !== undefined && typeof clock.monotonic !== 'function') {
+    throw new InvalidConfigError('clock', 'monotonic, when given, must be a function');
+  }
+  if (clock.keepAlive !== undefined && typeof clock.keepAlive !== 'function') {
+    throw new InvalidConfigError('clock', 'keepAlive, when given, must be a function');
+  }
+  for (const name of ['now', 'monotonic'] as const) {
+    if (name === 'monotonic' && clock.monotonic === undefined) continue;
+    const fault = clockReadingFault(read(name));
+    if (fault !== undefined) {
+      throw new InvalidConfigError('clock', `${name}() ${fault}`, { cause: threw });
+    }
+  }
 }
 
 function checkCap(field: string, value: unknown): number {
@@ -200,9 +306,7 @@ function normalizeKey(entry: unknown, index: number, defaultCap: number): Normal
   if (typeof entry !== 'object' || entry === null) {
     throw new InvalidConfigError(field, `expected a string or { key, … }, got ${describe(entry)}`);
   }
-  for (const name of Object.keys(entry)) {
-    if (!KEY_FIELDS.has(name)) throw new InvalidConfigError(`${field}.${name}`, 'unknown key option');
-  }
+  checkOptionNames(field, entry, KEY_FIELDS);
   const config = entry as Record<string, unknown>;
   if (typeof config.key !== 'string' || config.key.length === 0) {
     throw new InvalidConfigError(`${field}.key`, 'a key must be a non-empty string');
@@ -253,9 +357,7 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidConfigError('options', 'expected an options object');
   }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new InvalidConfigError(name, 'unknown option');
-  }
+  checkOptionNames('options', options, OPTION_NAMES);
   const maxConcurrentPerKey =
     options.maxConcurrentPerKey === undefined
       ? Number.POSITIVE_INFINITY
@@ -263,7 +365,11 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
 
   if (!Array.isArray(options.keys)) throw new InvalidConfigError('keys', 'expected an array of keys');
   if (options.keys.length === 0) throw new InvalidConfigError('keys', 'at least one key is required');
-  const keys = options.keys.map((entry, index) => normalizeKey(entry, index, maxConcurrentPerKey));
+  // A plain loop, not map(): map() skips the holes of `new Array(3)`, which must be refused.
+  const keys: NormalizedKey[] = [];
+  for (let index = 0; index < options.keys.length; index++) {
+    keys.push(normalizeKey(options.keys[index], index, maxConcurrentPerKey));
+  }
   const seen = new Map<string, number>();
   keys.forEach((key, index) => {
     const first = seen.get(key.secret);
@@ -302,6 +408,7 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
   if (options.recovery !== undefined && (typeof options.recovery !== 'object' || options.recovery === null)) {
     throw new InvalidConfigError('recovery', 'expected { initialDelayMs?, maxDelayMs? }');
   }
+  if (options.recovery !== undefined) checkOptionNames('recovery', options.recovery, RECOVERY_FIELDS);
   const recoveryInitialDelayMs = checkDuration(
     'recovery.initialDelayMs',
     options.recovery?.initialDelayMs ?? 30_000,
@@ -338,6 +445,7 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
   ) {
     throw new InvalidConfigError('clock', 'expected { now(), setTimeout(), clearTimeout() }');
   }
+  probeClock(clock);
   if (
     options.inspect !== undefined &&
     typeof options.inspect !== 'function' &&
@@ -349,6 +457,7 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
   if (options.outage !== undefined && (typeof options.outage !== 'object' || options.outage === null)) {
     throw new InvalidConfigError('outage', 'expected { windowMs?, initialBackoffMs?, maxBackoffMs? }');
   }
+  if (options.outage !== undefined) checkOptionNames('outage', options.outage, OUTAGE_FIELDS);
   const outage: OutageSettings = {
     windowMs: checkDuration('outage.windowMs', options.outage?.windowMs ?? DEFAULT_OUTAGE.windowMs, false),
     initialBackoffMs: checkDuration(
@@ -396,6 +505,143 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
     clock,
     inspect: options.inspect,
   };
+}
+
+/** `acquire()` options after validation. */
+export interface AcquireSettings {
+  readonly tokens: number;
+  readonly priority: number;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+const ACQUIRE_FIELDS: readonly string[] = ['tokens', 'priority', 'timeoutMs', 'signal'];
+const TRY_ACQUIRE_FIELDS: readonly string[] = ['tokens', 'priority'];
+
+/** An `AbortSignal` of this realm or another (checked by shape: jsdom, undici and Node each have their own). */
+function isAbortSignal(value: unknown): value is AbortSignal {
+  if (value instanceof AbortSignal) return true;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.prototype.toString.call(value) === '[object AbortSignal]' &&
+    'aborted' in value &&
+    typeof value.aborted === 'boolean' &&
+    'addEventListener' in value &&
+    typeof value.addEventListener === 'function' &&
+    'removeEventListener' in value &&
+    typeof value.removeEventListener === 'function'
+  );
+}
+
+/**
+ * The one validation of `acquire()` and `tryAcquire()` options (`waits`: which of the two). Unknown
+ * names, and numbers that are not finite (`NaN`, `Infinity` where not allowed), not numbers
+ * (strings, BigInt, objects) or out of range, are an `InvalidConfigError` naming the option.
+ */
+export function normalizeAcquireOptions(
+  options: unknown,
+  waits: boolean,
+  defaultTimeoutMs: number,
+): AcquireSettings {
+  if (options === undefined) {
+    return { tokens: 0, priority: 0, timeoutMs: waits ? defaultTimeoutMs : 0, signal: undefined };
+  }
+  const call = waits ? 'acquire' : 'tryAcquire';
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidConfigError(call, `expected an options object, got ${describe(options)}`);
+  }
+  checkOptionNames(call, options, waits ? ACQUIRE_FIELDS : TRY_ACQUIRE_FIELDS);
+  const given = options as Record<string, unknown>;
+  const tokens = given.tokens === undefined ? 0 : given.tokens;
+  if (typeof tokens !== 'number' || !(tokens >= 0 && tokens <= Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidConfigError(
+      'tokens',
+      `expected a number from 0 to ${Number.MAX_SAFE_INTEGER}, got ${describe(tokens)}`,
+    );
+  }
+  const priority = given.priority === undefined ? 0 : given.priority;
+  if (typeof priority !== 'number' || !Number.isFinite(priority)) {
+    throw new InvalidConfigError('priority', `expected a finite number, got ${describe(priority)}`);
+  }
+  const timeoutMs =
+    given.timeoutMs === undefined
+      ? waits
+        ? defaultTimeoutMs
+        : 0
+      : checkDuration('timeoutMs', given.timeoutMs, true);
+  const signal = given.signal;
+  if (signal !== undefined && !isAbortSignal(signal)) {
+    throw new InvalidConfigError(
+      'signal',
+      `expected an AbortSignal (pass controller.signal, not the AbortController), got ${describe(signal)}`,
+    );
+  }
+  return { tokens, priority, timeoutMs, signal };
+}
+
+const SETTLE_FIELDS = {
+  release: ['latencyMs', 'usage', 'headers'],
+  fail: ['kind', 'retryAfterMs', 'scope'],
+  rateLimited: ['retryAfterMs', 'cooldownMs', 'headers', 'scope'],
+} as const satisfies Record<string, readonly string[]>;
+const USAGE_FIELDS: readonly string[] = ['inputTokens', 'outputTokens', 'totalTokens'];
+const FAILURE_KINDS: readonly string[] = ['failure', 'provider', 'quota', 'revoked', 'disabled'];
+const SCOPES: readonly string[] = ['key', 'group'];
+
+/** A number in [min, max] (so never `NaN`, and `Infinity` only if `max` is). */
+function checkNumber(field: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !(value >= min && value <= max)) {
+    throw new InvalidConfigError(field, `expected a number from ${min} to ${max}, got ${describe(value)}`);
+  }
+}
+
+/**
+ * Validates the options of a settle (`release`, `fail`, `rateLimited` and the pool's seed-style
+ * names) before anything changes: a bad option is an `InvalidConfigError` and leaves the lease
+ * outstanding, to be settled again correctly.
+ */
+export function checkSettleOptions(settle: keyof typeof SETTLE_FIELDS, options: unknown): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidConfigError(settle, `expected an options object, got ${describe(options)}`);
+  }
+  checkOptionNames(settle, options, SETTLE_FIELDS[settle]);
+  const given = options as Record<string, unknown>;
+  if (given.latencyMs !== undefined) checkNumber('latencyMs', given.latencyMs, 0, MAX_TIMER_MS);
+  // A wait a provider asked for, often parsed from its headers: any number is taken (≤ 0 means
+  // "now", `NaN` no hint, beyond a timer's reach capped by the pool); only a non-number is a bug.
+  for (const name of ['retryAfterMs', 'cooldownMs'] as const) {
+    if (given[name] !== undefined && typeof given[name] !== 'number') {
+      throw new InvalidConfigError(name, `expected a number of ms, got ${describe(given[name])}`);
+    }
+  }
+  if (given.kind !== undefined && !FAILURE_KINDS.includes(given.kind as string)) {
+    throw new InvalidConfigError('kind', `expected one of ${FAILURE_KINDS.join(', ')}`);
+  }
+  if (given.scope !== undefined && !SCOPES.includes(given.scope as string)) {
+    throw new InvalidConfigError('scope', `expected one of ${SCOPES.join(', ')}`);
+  }
+  if (given.headers !== undefined && (typeof given.headers !== 'object' || given.headers === null)) {
+    throw new InvalidConfigError(
+      'headers',
+      `expected a Headers or a plain object, got ${describe(given.headers)}`,
+    );
+  }
+  const usage = given.usage;
+  if (usage !== undefined) {
+    if (typeof usage !== 'object' || usage === null) {
+      throw new InvalidConfigError(
+        'usage',
+        `expected { inputTokens?, outputTokens?, totalTokens? }, got ${describe(usage)}`,
+      );
+    }
+    checkOptionNames('usage', usage, USAGE_FIELDS);
+    for (const name of USAGE_FIELDS) {
+      const value = (usage as Record<string, unknown>)[name];
+      if (value !== undefined) checkNumber(`usage.${name}`, value, 0, Number.MAX_SAFE_INTEGER);
+    }
+  }
 }
 
 /** The per-key settings a key actor gets. */
