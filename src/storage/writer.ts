@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { StorageError } from '../errors.js';
+import { repairRecord } from './record-shape.js';
 import type { KeyRecord, StorageAdapter } from './types.js';
 
 /** Longest pause between retries of a failing write (ms). */
@@ -13,7 +14,10 @@ export interface CoalescingWriterOptions {
   readonly flushIntervalMs: number;
   /** Builds a key's latest record at write time; `undefined` when the key is gone. */
   readonly build: (keyId: string) => KeyRecord | undefined;
-  /** Told about every failed write; the writer keeps the records and retries with backoff. */
+  /**
+   * Told about every failed write (the writer keeps the records and retries with backoff, `attempt`
+   * ≥ 1), and about a record that had to be repaired before it could be stored (`attempt` 0).
+   */
   readonly onError: (error: StorageError, attempt: number) => void;
 }
 
@@ -59,7 +63,7 @@ export class CoalescingWriter {
     this.#dirty.clear();
     const records: KeyRecord[] = [];
     for (const keyId of batch) {
-      const record = this.#options.build(keyId);
+      const record = this.#storable(keyId);
       if (record) records.push(record);
     }
     if (records.length === 0) return;
@@ -84,6 +88,26 @@ export class CoalescingWriter {
     } finally {
       this.#writing = undefined;
     }
+  }
+
+  /**
+   * A key's latest record, made storable: nothing KeyMesh writes may be unreadable by KeyMesh. A
+   * value a store cannot hold (an infinite or NaN deadline, say) is repaired field by field and
+   * reported, so that one bad value never blocks the batch it rides in.
+   */
+  #storable(keyId: string): KeyRecord | undefined {
+    const built = this.#options.build(keyId);
+    if (built === undefined) return undefined;
+    const repair = repairRecord(built, keyId);
+    if (repair.record && repair.repaired.length === 0) return repair.record;
+    const what = repair.record
+      ? `stored with ${repair.repaired.join(', ')}`
+      : `not stored: ${repair.problem}`;
+    this.#options.onError(
+      new StorageError(`The record of key ${keyId} held values a store cannot keep; ${what}`),
+      0,
+    );
+    return repair.record;
   }
 
   /** Stops the timers and writes what is left. */
