@@ -25,6 +25,7 @@ import {
 } from '../machines/pool.machine.js';
 import type { LeaseGranted, PoolEmitted } from '../machines/pool.types.js';
 import { type KeyPoolMetrics, keyPoolMetrics } from '../metrics/index.js';
+import { loadRecords } from '../storage/load.js';
 import { restoredFromRecord, toRecord } from '../storage/record.js';
 import type { KeyRecord } from '../storage/types.js';
 import { CoalescingWriter } from '../storage/writer.js';
@@ -148,13 +149,8 @@ export class KeyPool {
   static async create(options: KeyPoolOptions): Promise<KeyPool> {
     const normalized = normalizeOptions(options);
     const keyIds = normalized.keys.map((key) => fingerprint(key.secret));
-    let records: ReadonlyMap<string, KeyRecord>;
-    try {
-      records = await normalized.storage.load(keyIds);
-    } catch (cause) {
-      if (cause instanceof KeyMeshError) throw cause;
-      throw new StorageError(`Could not read key state from ${normalized.storage.name}`, cause);
-    }
+    const { storage, storageTimeoutMs, clock } = normalized;
+    const records = await loadRecords(storage, keyIds, storageTimeoutMs, clock);
     return new KeyPool(options, { [RESTORED]: { normalized, records } });
   }
 
@@ -365,11 +361,8 @@ export class KeyPool {
     const keyId = fingerprint(key.secret);
     let record: KeyRecord | undefined;
     if (!this.#runtime.index.get(keyId)) {
-      try {
-        record = (await this.#options.storage.load([keyId])).get(keyId);
-      } catch (cause) {
-        throw new StorageError(`Could not read key state from ${this.#options.storage.name}`, cause);
-      }
+      const { storage, storageTimeoutMs, clock } = this.#options;
+      record = (await loadRecords(storage, [keyId], storageTimeoutMs, clock)).get(keyId);
       this.#assertOpen();
     }
     this.#registerSecret(key.secret);

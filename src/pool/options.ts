@@ -4,6 +4,7 @@ import { InvalidConfigError } from '../errors.js';
 import { type BudgetLimits, hasBudget } from '../limits/budget.js';
 import type { KeySettings } from '../machines/key.types.js';
 import { DEFAULT_OUTAGE, type OutageSettings } from '../machines/pool.machine.js';
+import { checkStorageTimeoutMs } from '../storage/load.js';
 import { memoryStorage } from '../storage/memory.js';
 import type { StorageAdapter } from '../storage/types.js';
 import type { CustomStrategy, StrategyName } from './strategies/types.js';
@@ -69,6 +70,11 @@ export interface KeyPoolOptions {
   readonly storage?: StorageAdapter;
   /** Counter-only changes reach storage at most once per key per this interval (ms). Default 1 000; ≥ 0. */
   readonly flushIntervalMs?: number;
+  /**
+   * How long `create()` and `addKey()` wait for `storage.load()` before rejecting with a
+   * `StorageError` (ms, on `clock`). Default 30 000; from 1 to 2³¹ − 1.
+   */
+  readonly storageTimeoutMs?: number;
   /** Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. */
   readonly clock?: Clock;
   /**
@@ -111,6 +117,7 @@ export interface NormalizedOptions {
   readonly seed: number;
   readonly storage: StorageAdapter;
   readonly flushIntervalMs: number;
+  readonly storageTimeoutMs: number;
   readonly clock: Clock;
   readonly inspect: KeyPoolOptions['inspect'];
   readonly outage: OutageSettings;
@@ -131,6 +138,7 @@ const OPTION_NAMES = new Set([
   'seed',
   'storage',
   'flushIntervalMs',
+  'storageTimeoutMs',
   'clock',
   'inspect',
   'outage',
@@ -363,6 +371,7 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
     seed,
     storage,
     flushIntervalMs: checkDuration('flushIntervalMs', options.flushIntervalMs ?? 1_000, false),
+    storageTimeoutMs: checkStorageTimeoutMs(options.storageTimeoutMs),
     clock,
     inspect: options.inspect,
   };
