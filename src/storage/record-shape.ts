@@ -230,30 +230,35 @@ function knownFields(record: KeyRecord): KeyRecord {
     label: record.label,
     state: record.state,
     reason: record.reason,
-    cooldownUntil: record.cooldownUntil,
-    recoveryAt: record.recoveryAt,
-    recoveryDelayMs: record.recoveryDelayMs,
-    consecutiveFailures: record.consecutiveFailures,
-    rateLimitStreak: record.rateLimitStreak,
-    successes: record.successes,
-    failures: record.failures,
-    rateLimits: record.rateLimits,
-    latencyEwma: record.latencyEwma,
-    lastUsedAt: record.lastUsedAt,
-    lastPenaltyAt: record.lastPenaltyAt,
+    cooldownUntil: plain(record.cooldownUntil),
+    recoveryAt: plain(record.recoveryAt),
+    recoveryDelayMs: plain(record.recoveryDelayMs),
+    consecutiveFailures: plain(record.consecutiveFailures),
+    rateLimitStreak: plain(record.rateLimitStreak),
+    successes: plain(record.successes),
+    failures: plain(record.failures),
+    rateLimits: plain(record.rateLimits),
+    latencyEwma: record.latencyEwma === null ? null : plain(record.latencyEwma),
+    lastUsedAt: plain(record.lastUsedAt),
+    lastPenaltyAt: plain(record.lastPenaltyAt),
     // `restoredFromRecord` reads any falsy budget as none.
     ...(record.budget === undefined
       ? {}
       : {
           budget: record.budget
             ? {
-                requestsAt: record.budget.requestsAt,
-                tokensAt: record.budget.tokensAt,
-                dayAt: record.budget.dayAt,
+                requestsAt: plain(record.budget.requestsAt),
+                tokensAt: plain(record.budget.tokensAt),
+                dayAt: plain(record.budget.dayAt),
               }
             : null,
         }),
-    updatedAt: record.updatedAt,
+    updatedAt: plain(record.updatedAt),
     writer: record.writer,
   };
+}
+
+/** `-0` as `0`: JSON writes both as `0`, so a store keeps what it was given only if it is given `0`. */
+function plain(value: number): number {
+  return value === 0 ? 0 : value;
 }
