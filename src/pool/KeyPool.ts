@@ -185,6 +185,7 @@ export class KeyPool {
       // Flush timing needs no precision: on the real clock, Node's plain timers.
       clock: coarse(clock),
       flushIntervalMs: normalized.flushIntervalMs,
+      saveTimeoutMs: normalized.storageTimeoutMs,
       build: (keyId) => {
         const entry = this.#runtime.index.get(keyId);
         return entry && toRecord(entry.context, entry.state, this.#writerId, clock.now());

@@ -72,7 +72,8 @@ export interface KeyPoolOptions {
   readonly flushIntervalMs?: number;
   /**
    * How long `create()` and `addKey()` wait for `storage.load()` before rejecting with a
-   * `StorageError` (ms, on `clock`). Default 30 000; from 1 to 2³¹ − 1.
+   * `StorageError`, and the pool for a `storage.save()` before reporting it (`storage-error`) and
+   * retrying (ms, on `clock`). Default 30 000; from 1 to 2³¹ − 1.
    */
   readonly storageTimeoutMs?: number;
   /** Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. */

@@ -86,7 +86,9 @@ const RESERVED_FIELDS: ReadonlySet<string> = new Set(['format', 'version', 'keys
  *   counters at most once per key per the pool's `flushIntervalMs`, everything on `close()`), and
  *   the adapter serialises its own writes.
  * - Nothing is dropped: the file keeps records of keys this pool does not configure, and a file
- *   changed by someone else since the last write is re-read and merged before writing.
+ *   changed or replaced by someone else since the last write is re-read and merged before writing
+ *   (per key, the newer record wins; a key missing from it keeps what this process knows). A file
+ *   deleted while in use is written again, whole, at the next write.
  * - A corrupt file is a `StorageCorruptError` naming the path, or is quarantined when asked
  *   (`onCorrupt`, and then always told: `onQuarantine` or a process warning). It is never silently
  *   replaced. One key's bad record does not make the file corrupt: it costs that key alone (repaired
@@ -225,8 +227,14 @@ class JsonFileStorage implements StorageAdapter {
       this.#cache = fresh;
       return fresh;
     }
-    // Someone else wrote since we last did: their records stay, ours are applied on top at save.
-    const file: CachedFile = { records: parsed.records, extra: parsed.extra, stamp: read.stamp };
+    // Someone else wrote since we last did (or replaced the file): their records stay, and what
+    // this process knows stays where it is newer or missing there; a batch is applied on top at save.
+    const records = parsed.records;
+    for (const [keyId, ours] of cache?.records ?? []) {
+      const theirs = records.get(keyId);
+      if (theirs === undefined || theirs.updatedAt < ours.updatedAt) records.set(keyId, ours);
+    }
+    const file: CachedFile = { records, extra: parsed.extra, stamp: read.stamp };
     this.#cache = file;
     return file;
   }

@@ -12,6 +12,11 @@ export interface CoalescingWriterOptions {
   readonly clock: Clock;
   /** Counter-only changes are written at most once per key per this interval (ms). */
   readonly flushIntervalMs: number;
+  /**
+   * A `save()` not settled within this long (ms) counts as failed: it is reported and retried, so
+   * that a store that hangs cannot stop every later write. Default: no limit.
+   */
+  readonly saveTimeoutMs?: number;
   /** Builds a key's latest record at write time; `undefined` when the key is gone. */
   readonly build: (keyId: string) => KeyRecord | undefined;
   /**
@@ -69,7 +74,7 @@ export class CoalescingWriter {
     if (records.length === 0) return;
     const write = (async () => {
       try {
-        await this.#options.adapter.save(records);
+        await this.#bounded(this.#options.adapter.save(records), batch);
         this.writes += records.length;
         this.batches++;
         this.#failures = 0;
@@ -108,6 +113,36 @@ export class CoalescingWriter {
       0,
     );
     return repair.record;
+  }
+
+  /**
+   * `saving`, failed with a `StorageError` once `saveTimeoutMs` has passed. Should the save finish
+   * after all, its keys are marked again: it may have landed after a newer write of theirs, and the
+   * next flush puts their latest records back on top.
+   */
+  #bounded(saving: Promise<void>, batch: readonly string[]): Promise<void> {
+    const timeoutMs = this.#options.saveTimeoutMs;
+    if (timeoutMs === undefined) return saving;
+    const { clock, adapter } = this.#options;
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const timer = clock.setTimeout(() => {
+        timedOut = true;
+        reject(new StorageError(`Writing key state to ${adapter.name} did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settled = (settle: () => void) => {
+        if (!timedOut) {
+          clock.clearTimeout(timer);
+          settle();
+          return;
+        }
+        for (const keyId of batch) this.mark(keyId, true);
+      };
+      saving.then(
+        () => settled(resolve),
+        (error: unknown) => settled(() => reject(error)),
+      );
+    });
   }
 
   /** Stops the timers and writes what is left. */
