@@ -24,7 +24,7 @@
  * npm script does), event-loop lag p99/max and the violation count. Exits 1 on any violation or a
  * heap growth over 1 MB.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -421,7 +421,10 @@ async function main(): Promise<void> {
   clearInterval(progress);
   lag.disable();
   const growth = heapAfterGc() - baseline;
-  await rm(dir, { recursive: true, force: true });
+  await sleep(3_000); // saves the fault injector held up land now
+  const leftovers = (await readdir(dir)).filter((name) => name.endsWith('.tmp'));
+  if (leftovers.length > 0) violation(`temp files left behind: ${leftovers.join(', ')}`);
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   console.log('');
   console.log(`done in ${((Date.now() - started) / 1_000).toFixed(0)} s (seed ${seed}):`);
   console.log(`  ${counts.rounds} rounds, ${counts.checks} invariant checks`);
