@@ -50,7 +50,7 @@ export interface JsonFileStorageOptions {
    */
   readonly onQuarantine?: (event: StorageQuarantineEvent) => void;
   /**
-   * Called when one key's record cannot be loaded as written (see {@link StorageRecordEvent}): it
+   * Called when one key's record cannot be loaded as written (see `StorageRecordEvent`): it
    * is repaired or dropped, and no other key's record is affected. Default: a process warning
    * (code `KEYMESH_STORAGE`). Runs synchronously inside `load()`/`save()`.
    */

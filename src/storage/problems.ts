@@ -10,7 +10,7 @@ import type { KeyRecord } from './types.js';
  */
 export interface StorageRecordEvent {
   readonly type: 'record-repaired' | 'record-dropped';
-  /** The store, as {@link StorageAdapter.name} names it. */
+  /** The store, as the adapter's `name` names it. */
   readonly store: string;
   /** The key the record is stored under. */
   readonly keyId: string;

@@ -34,7 +34,7 @@ export interface SqliteStorageOptions {
   /** Drives the watch polling. Default: the system clock (its timers never keep a process alive). */
   readonly clock?: Clock;
   /**
-   * Called when one key's row cannot be loaded as written (see {@link StorageRecordEvent}): it is
+   * Called when one key's row cannot be loaded as written (see `StorageRecordEvent`): it is
    * repaired or dropped, and no other key's row is affected. Default: a process warning (code
    * `KEYMESH_STORAGE`). Runs synchronously inside `load()`.
    */

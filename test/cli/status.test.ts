@@ -160,6 +160,23 @@ describe('keymesh status', () => {
     expect((await stat(path)).mtimeMs).toBe(mtimeMs);
   });
 
+  it('reads an SQLite store a running pool has open, beside the files that pool made', async () => {
+    const dir = await temp();
+    const path = join(dir, 'keys.db');
+    await savedState(sqliteStorage(path));
+    const pool = await KeyPool.create({ keys: [keys[0] as string], storage: sqliteStorage(path) });
+    try {
+      const files = await readdir(dir);
+      expect(files).toContain('keys.db-wal');
+      const run = await runKeymesh(['status', '--store', path, '--json']);
+      expect(run.code, run.stderr).toBe(0);
+      expect((JSON.parse(run.stdout) as { keys: unknown[] }).keys).toHaveLength(3);
+      expect(await readdir(dir)).toEqual(files);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it.each(['json', 'sqlite'])(
     'exits 3 at once naming the path when a named pipe is at a %s path',
     async (kind) => {
