@@ -7,7 +7,7 @@ import { KeyPool } from '../../src/pool/KeyPool.js';
 import { VirtualClock } from '../../src/sim/virtual-clock.js';
 import { jsonFileStorage, type StorageQuarantineEvent } from '../../src/storage/json-file.js';
 import { memoryStorage } from '../../src/storage/memory.js';
-import type { StorageRecordEvent } from '../../src/storage/problems.js';
+import type { StorageRecordEvent, StorageRecordListener } from '../../src/storage/problems.js';
 import { MAX_STORED_TIME } from '../../src/storage/record-shape.js';
 import { sqliteStorage } from '../../src/storage/sqlite.js';
 import type { KeyRecord, StorageAdapter } from '../../src/storage/types.js';
@@ -140,7 +140,7 @@ describe.each([
       await writeFile(path, JSON.stringify({ format: 'keymesh', version: 1, keys: rows }));
       return path;
     },
-    open: (path: string, onBadRecord: (event: StorageRecordEvent) => void) =>
+    open: (path: string, onBadRecord?: StorageRecordListener) =>
       jsonFileStorage(path, { onBadRecord, onCorrupt: 'quarantine' }),
   },
   {
@@ -159,8 +159,7 @@ describe.each([
       db.close();
       return path;
     },
-    open: (path: string, onBadRecord: (event: StorageRecordEvent) => void) =>
-      sqliteStorage(path, { onBadRecord }),
+    open: (path: string, onBadRecord?: StorageRecordListener) => sqliteStorage(path, { onBadRecord }),
   },
 ])('$name store with one bad record', ({ write, open }) => {
   it('costs only that key: the others load, a revoked key stays revoked, and it is reported', async () => {
@@ -192,7 +191,7 @@ describe.each([
     const onWarning = (warning: Error) => warnings.push(warning);
     process.on('warning', onWarning);
     try {
-      const storage = open(path, undefined as unknown as (event: StorageRecordEvent) => void);
+      const storage = open(path);
       expect((await storage.load([ID_A])).get(ID_A)?.reason).toBe('revoked');
       await new Promise((resolve) => setImmediate(resolve));
       await storage.close?.();
