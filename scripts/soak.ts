@@ -403,8 +403,8 @@ async function main(): Promise<void> {
   const lag = monitorEventLoopDelay({ resolution: 10 });
   const started = Date.now();
   // A short first round warms up code and caches, so that the heap baseline is a steady state.
-  await round('json', Math.min(5_000, durationMs / 6));
-  await round('sqlite', Math.min(5_000, durationMs / 6));
+  await round('json', Math.min(ROUND_MS, durationMs / 6));
+  await round('sqlite', Math.min(ROUND_MS, durationMs / 6));
   const baseline = heapAfterGc();
   lag.enable();
   const progress = setInterval(() => {
@@ -414,10 +414,13 @@ async function main(): Promise<void> {
     );
   }, 10_000);
   let kind: keyof typeof stores = 'json';
+  const heapTrace: string[] = [];
   while (Date.now() - started < durationMs) {
     await round(kind, Math.min(ROUND_MS, Math.max(1_000, durationMs - (Date.now() - started))));
     kind = kind === 'json' ? 'sqlite' : 'json';
+    if (process.env.KEYMESH_SOAK_HEAP) heapTrace.push(mb(heapAfterGc() - baseline));
   }
+  if (heapTrace.length > 0) console.log(`heap growth after each round: ${heapTrace.join(', ')}`);
   clearInterval(progress);
   lag.disable();
   const growth = heapAfterGc() - baseline;
