@@ -128,7 +128,9 @@ export class CoalescingWriter {
       let timedOut = false;
       const timer = clock.setTimeout(() => {
         timedOut = true;
-        reject(new StorageError(`Writing key state to ${adapter.name} did not finish within ${timeoutMs} ms`));
+        reject(
+          new StorageError(`Writing key state to ${adapter.name} did not finish within ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       const settled = (settle: () => void) => {
         if (!timedOut) {
