@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { type BigIntStats, statSync } from 'node:fs';
 import { chmod, mkdir, open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -300,7 +301,13 @@ class SqliteStorage implements StorageAdapter {
    */
   async #connected(): Promise<Connection> {
     const connection = await this.#connect();
-    const now = await stat(this.#path, { bigint: true }).catch(() => undefined);
+    // Synchronous, like every better-sqlite3 call: saves issued in order are applied in order.
+    let now: BigIntStats | undefined;
+    try {
+      now = statSync(this.#path, { bigint: true, throwIfNoEntry: false });
+    } catch {
+      now = undefined;
+    }
     if (now && now.dev === connection.file.dev && now.ino === connection.file.ino) return connection;
     this.#lostFile = true;
     if (this.#connection) {
