@@ -93,5 +93,7 @@ export {
   type StorageQuarantineEvent,
 } from './storage/json-file.js';
 export { memoryStorage } from './storage/memory.js';
+export type { StorageRecordEvent, StorageRecordListener } from './storage/problems.js';
+export { MAX_STORED_TIME } from './storage/record-shape.js';
 export { SQLITE_SCHEMA_VERSION, type SqliteStorageOptions, sqliteStorage } from './storage/sqlite.js';
 export { KEY_RECORD_VERSION, type KeyRecord, type StorageAdapter } from './storage/types.js';

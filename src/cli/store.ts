@@ -1,8 +1,10 @@
-import { open, readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { extname, relative, resolve } from 'node:path';
+import { KeyMeshError } from '../errors.js';
+import { openRegularFile } from '../storage/file-utils.js';
 import { JSON_FILE_FORMAT, JSON_FILE_VERSION, jsonFileStorage } from '../storage/json-file.js';
 import { memoryStorage } from '../storage/memory.js';
-import { checkStoredRecord } from '../storage/record-shape.js';
+import { readStoredRecord, type StorageRecordListener } from '../storage/problems.js';
 import { SQLITE_SCHEMA_VERSION, sqliteStorage } from '../storage/sqlite.js';
 import type { KeyRecord, StorageAdapter } from '../storage/types.js';
 import { CliError, EXIT } from './exit-codes.js';
@@ -65,30 +67,42 @@ export async function sqliteAvailable(): Promise<boolean> {
 
 /**
  * Every key record in a store, whichever keys it holds (adapters only load the keys they are asked
- * for, so this reads the medium itself, read-only: it never creates, migrates or repairs a store).
- * A bare path of an existing file is sniffed: an SQLite header means SQLite whatever its name.
+ * for, so this reads the medium itself, read-only: it never creates, migrates or repairs a store,
+ * and leaves no file behind, not even SQLite's `-wal`/`-shm`). A bare path of an existing file is
+ * sniffed: an SQLite header means SQLite whatever its name. One key's bad record costs that key
+ * alone: `onBadRecord` is told and the others are read.
  *
- * @throws CliError with {@link EXIT.store} when the store is missing, unreadable, corrupt or newer.
+ * @throws CliError with {@link EXIT.store} when the store is missing, unreadable (a named pipe or a
+ *   folder included: refused at once, never a read that blocks), corrupt or newer.
  */
-export async function readStoredRecords(spec: StoreSpec): Promise<KeyRecord[]> {
+export async function readStoredRecords(
+  spec: StoreSpec,
+  onBadRecord?: StorageRecordListener,
+): Promise<KeyRecord[]> {
   if (spec.kind === 'memory') {
     throw new CliError(EXIT.usage, 'A memory store lives only inside the process that made it: give a file');
   }
-  const kind = (await startsWithSqliteHeader(spec.path)) ? 'sqlite' : spec.kind;
-  return kind === 'sqlite' ? readSqlite(spec.path) : readJson(spec.path);
+  const bytes = await readStoreFile(spec.path);
+  const isSqlite = bytes.subarray(0, SQLITE_MAGIC.length).toString('latin1') === SQLITE_MAGIC;
+  return isSqlite || spec.kind === 'sqlite'
+    ? readSqlite(spec.path, bytes, onBadRecord)
+    : readJson(spec.path, bytes.toString('utf8'), onBadRecord);
 }
 
-async function startsWithSqliteHeader(path: string): Promise<boolean> {
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+/** The whole store file, refusing anything but a regular file. */
+async function readStoreFile(path: string): Promise<Buffer> {
   try {
-    handle = await open(path, 'r');
-    const buffer = Buffer.alloc(SQLITE_MAGIC.length);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    return bytesRead === buffer.length && buffer.toString('latin1') === SQLITE_MAGIC;
-  } catch {
-    return false;
-  } finally {
-    await handle?.close();
+    const handle = await openRegularFile(resolve(path));
+    if (handle === undefined) throw missing(path);
+    try {
+      return await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    if (error instanceof KeyMeshError) throw new CliError(EXIT.store, error.message, { cause: error });
+    throw new CliError(EXIT.store, `Cannot read ${resolve(path)}: ${messageOf(error)}`, { cause: error });
   }
 }
 
@@ -99,14 +113,11 @@ function missing(path: string): CliError {
   );
 }
 
-async function readJson(path: string): Promise<KeyRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (isNotFound(error)) throw missing(path);
-    throw new CliError(EXIT.store, `Cannot read ${resolve(path)}: ${messageOf(error)}`, { cause: error });
-  }
+async function readJson(
+  path: string,
+  text: string,
+  onBadRecord: StorageRecordListener | undefined,
+): Promise<KeyRecord[]> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -124,10 +135,20 @@ async function readJson(path: string): Promise<KeyRecord[]> {
       `${resolve(path)} was written by a newer KeyMesh (file version ${String(json.version)}; this one reads ${JSON_FILE_VERSION}): upgrade keymesh`,
     );
   }
-  return Object.entries(json.keys).map(([keyId, value]) => checked(value, keyId, `json:${resolve(path)}`));
+  return readRecords(Object.entries(json.keys), `json:${resolve(path)}`, onBadRecord);
 }
 
-async function readSqlite(path: string): Promise<KeyRecord[]> {
+/**
+ * Reads an SQLite store without leaving a trace: SQLite opens a WAL database, read-only or not, by
+ * creating `-wal` and `-shm` files, and would leave them behind. With no `-wal` file no pool is
+ * writing and the file holds every commit, so its bytes are read in memory; with one, a pool is at
+ * work (or crashed) and the database is opened read-only beside the files it already has.
+ */
+async function readSqlite(
+  path: string,
+  bytes: Buffer,
+  onBadRecord: StorageRecordListener | undefined,
+): Promise<KeyRecord[]> {
   let Driver: typeof import('better-sqlite3');
   try {
     Driver = (await import('better-sqlite3')).default;
@@ -138,9 +159,16 @@ async function readSqlite(path: string): Promise<KeyRecord[]> {
       { cause: error },
     );
   }
+  if (bytes.length === 0) return []; // created by a pool that has not written yet
   let db: InstanceType<typeof Driver>;
   try {
-    db = new Driver(path, { readonly: true, fileMustExist: true });
+    if (await exists(`${path}-wal`)) {
+      db = new Driver(path, { readonly: true, fileMustExist: true });
+    } else {
+      // Bytes 18–19 say "WAL"; an in-memory copy has no WAL, so it is read as a rollback journal.
+      if (bytes.length > 19 && bytes[18] === 2 && bytes[19] === 2) bytes.fill(1, 18, 20);
+      db = new Driver(bytes, { readonly: true });
+    }
   } catch (error) {
     if (isNotFound(error) || /unable to open|does not exist/i.test(messageOf(error))) throw missing(path);
     throw new CliError(EXIT.store, `Cannot open ${resolve(path)}: ${messageOf(error)}`, { cause: error });
@@ -162,16 +190,14 @@ async function readSqlite(path: string): Promise<KeyRecord[]> {
     const rows = db
       .prepare<[], { keyId: unknown; record: unknown }>('SELECT key_id AS keyId, record FROM keymesh_keys')
       .all();
-    return rows.map((row) => {
-      const keyId = String(row.keyId);
-      let value: unknown;
+    const entries = rows.map((row): [string, unknown] => {
       try {
-        value = JSON.parse(String(row.record));
+        return [String(row.keyId), JSON.parse(String(row.record))];
       } catch {
-        throw new CliError(EXIT.store, `${resolve(path)}: the record of key ${keyId} is not valid JSON`);
+        return [String(row.keyId), undefined]; // not JSON: reported as a bad record of its key
       }
-      return checked(value, keyId, `sqlite:${resolve(path)}`);
     });
+    return readRecords(entries, `sqlite:${resolve(path)}`, onBadRecord);
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(EXIT.store, `Cannot read ${resolve(path)}: ${messageOf(error)}`, { cause: error });
@@ -180,15 +206,24 @@ async function readSqlite(path: string): Promise<KeyRecord[]> {
   }
 }
 
-function checked(value: unknown, keyId: string, storeName: string): KeyRecord {
-  try {
-    const result = checkStoredRecord(value, keyId, storeName);
-    if (!result.ok) throw new CliError(EXIT.store, `${storeName}: ${result.problem}`);
-    return result.record;
-  } catch (error) {
-    if (error instanceof CliError) throw error;
-    throw new CliError(EXIT.store, `${storeName}: ${messageOf(error)}`, { cause: error });
+function readRecords(
+  entries: readonly (readonly [string, unknown])[],
+  storeName: string,
+  onBadRecord: StorageRecordListener | undefined,
+): KeyRecord[] {
+  const records: KeyRecord[] = [];
+  for (const [keyId, value] of entries) {
+    const record = readStoredRecord(value, keyId, storeName, onBadRecord ?? (() => {}));
+    if (record) records.push(record);
   }
+  return records;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function isNotFound(error: unknown): boolean {

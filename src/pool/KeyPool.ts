@@ -27,6 +27,7 @@ import {
 } from '../machines/pool.machine.js';
 import type { LeaseGranted, PoolEmitted } from '../machines/pool.types.js';
 import { type KeyPoolMetrics, keyPoolMetrics } from '../metrics/index.js';
+import { loadRecords } from '../storage/load.js';
 import { restoredFromRecord, toRecord } from '../storage/record.js';
 import type { KeyRecord } from '../storage/types.js';
 import { CoalescingWriter } from '../storage/writer.js';
@@ -167,27 +168,6 @@ function keySnapshotShifted(key: KeySnapshot, shift: number): KeySnapshot {
   };
 }
 
-/** Reads the stored records of `keyIds`; anything but a `Map` from a custom store is a `StorageError`. */
-async function loadRecords(
-  options: NormalizedOptions,
-  keyIds: readonly string[],
-): Promise<ReadonlyMap<string, KeyRecord>> {
-  const { storage } = options;
-  let records: unknown;
-  try {
-    records = await storage.load(keyIds);
-  } catch (cause) {
-    if (cause instanceof KeyMeshError) throw cause;
-    throw new StorageError(`Could not read key state from ${storage.name}`, cause);
-  }
-  if (!(records instanceof Map)) {
-    throw new StorageError(
-      `${storage.name}: load() must resolve to a Map from key id to record, got ${records === null ? 'null' : typeof records}`,
-    );
-  }
-  return records;
-}
-
 function describeCounts(counts: Readonly<Record<string, number>>): string {
   const parts = Object.entries(counts)
     .filter(
@@ -243,7 +223,8 @@ export class KeyPool {
   static async create(options: KeyPoolOptions): Promise<KeyPool> {
     const normalized = normalizeOptions(options);
     const keyIds = normalized.keys.map((key) => fingerprint(key.secret));
-    const records = await loadRecords(normalized, keyIds);
+    const { storage, storageTimeoutMs, clock } = normalized;
+    const records = await loadRecords(storage, keyIds, storageTimeoutMs, clock);
     return new KeyPool(options, { [RESTORED]: { normalized, records } });
   }
 
@@ -289,6 +270,7 @@ export class KeyPool {
         clearTimeout: (handle) => flushTimers.clearTimeout(handle),
       },
       flushIntervalMs: normalized.flushIntervalMs,
+      saveTimeoutMs: normalized.storageTimeoutMs,
       build: (keyId) => {
         const entry = this.#runtime.index.get(keyId);
         return entry && recordToWall(toRecord(entry.context, entry.state, this.#writerId, time.now()), time);
@@ -466,11 +448,8 @@ export class KeyPool {
     const keyId = fingerprint(key.secret);
     let record: KeyRecord | undefined;
     if (!this.#runtime.index.get(keyId)) {
-      try {
-        record = (await this.#options.storage.load([keyId])).get(keyId);
-      } catch (cause) {
-        throw new StorageError(`Could not read key state from ${this.#options.storage.name}`, cause);
-      }
+      const { storage, storageTimeoutMs, clock } = this.#options;
+      record = (await loadRecords(storage, [keyId], storageTimeoutMs, clock)).get(keyId);
       this.#assertOpen();
     }
     this.#registerSecret(key.secret);

@@ -5,6 +5,7 @@ import { type BudgetLimits, hasBudget } from '../limits/budget.js';
 import { DEFAULT_HINT_BOUNDS } from '../limits/hints.js';
 import type { KeySettings } from '../machines/key.types.js';
 import { DEFAULT_OUTAGE, type OutageSettings } from '../machines/pool.machine.js';
+import { checkStorageTimeoutMs } from '../storage/load.js';
 import { memoryStorage } from '../storage/memory.js';
 import type { StorageAdapter } from '../storage/types.js';
 import type { CustomStrategy, StrategyName } from './strategies/types.js';
@@ -90,6 +91,12 @@ export interface KeyPoolOptions {
   /** Counter-only changes reach storage at most once per key per this interval (ms). Default 1 000; 0 to 2³¹ − 1. */
   readonly flushIntervalMs?: number;
   /**
+   * How long `create()` and `addKey()` wait for `storage.load()` before rejecting with a
+   * `StorageError`, and the pool for a `storage.save()` before reporting it (`storage-error`) and
+   * retrying (ms, on `clock`). Default 30 000; from 1 to 2³¹ − 1.
+   */
+  readonly storageTimeoutMs?: number;
+  /**
    * Time source. Default: the system clock. Inject a `VirtualClock` for tests and simulation. Probed
    * once at `create`: a `now()` that throws or is not a finite number is an `InvalidConfigError`.
    */
@@ -136,6 +143,7 @@ export interface NormalizedOptions {
   readonly seed: number;
   readonly storage: StorageAdapter;
   readonly flushIntervalMs: number;
+  readonly storageTimeoutMs: number;
   readonly clock: Clock;
   readonly inspect: KeyPoolOptions['inspect'];
   readonly outage: OutageSettings;
@@ -158,6 +166,7 @@ const OPTION_NAMES: readonly string[] = [
   'seed',
   'storage',
   'flushIntervalMs',
+  'storageTimeoutMs',
   'clock',
   'inspect',
   'outage',
@@ -502,6 +511,7 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
     seed,
     storage,
     flushIntervalMs: checkDuration('flushIntervalMs', options.flushIntervalMs ?? 1_000, false),
+    storageTimeoutMs: checkStorageTimeoutMs(options.storageTimeoutMs),
     clock,
     inspect: options.inspect,
   };

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
+import { type BigIntStats, constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { StorageError } from '../errors.js';
 
 /** Owner read/write only: stored state names keys and their health, which is nobody else's business. */
 export const PRIVATE_FILE_MODE = 0o600;
@@ -44,15 +45,47 @@ export async function statStamp(path: string): Promise<FileStamp | undefined> {
   }
 }
 
-/** Reads a whole file with the stamp of exactly the version read; `undefined` when it does not exist. */
-export async function readWithStamp(path: string): Promise<{ text: string; stamp: FileStamp } | undefined> {
+function kindOf(stats: BigIntStats): string {
+  if (stats.isDirectory()) return 'folder';
+  if (stats.isFIFO()) return 'named pipe';
+  if (stats.isSocket()) return 'socket';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'device';
+  return 'special file';
+}
+
+/**
+ * Opens an existing file for reading, refusing anything but a regular file: a named pipe would
+ * block the read for ever, a device would never end. The open itself does not block
+ * (`O_NONBLOCK`), so a pipe is refused at once. `undefined` when the file does not exist.
+ *
+ * @throws StorageError naming the path when it is not a regular file.
+ */
+export async function openRegularFile(path: string): Promise<Awaited<ReturnType<typeof open>> | undefined> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
-    handle = await open(path, 'r');
+    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
     throw error;
   }
+  const stats = await handle.stat({ bigint: true }).catch(async (error: unknown) => {
+    await handle.close();
+    throw error;
+  });
+  if (stats.isFile()) return handle;
+  await handle.close();
+  throw new StorageError(
+    `${path} is a ${kindOf(stats)}, not a regular file: KeyMesh keeps its state in regular files (remove it or give another path)`,
+  );
+}
+
+/**
+ * Reads a whole regular file with the stamp of exactly the version read; `undefined` when it does
+ * not exist. Throws a `StorageError` for anything but a regular file (see {@link openRegularFile}).
+ */
+export async function readWithStamp(path: string): Promise<{ text: string; stamp: FileStamp } | undefined> {
+  const handle = await openRegularFile(path);
+  if (handle === undefined) return undefined;
   try {
     const stamp = stampOf(await handle.stat({ bigint: true }));
     const text = await handle.readFile({ encoding: 'utf8' });

@@ -10,7 +10,8 @@ import {
   statStamp,
   writeFileAtomic,
 } from './file-utils.js';
-import { checkStoredRecord } from './record-shape.js';
+import { readStoredRecord, type StorageRecordListener, tell } from './problems.js';
+import { recordToStore } from './record-shape.js';
 import type { KeyRecord, StorageAdapter } from './types.js';
 
 /** `"format"` of a KeyMesh state file: `{ "format": "keymesh", "version": 1, "keys": { "<keyId>": KeyRecord } }`. */
@@ -48,6 +49,12 @@ export interface JsonFileStorageOptions {
    * `load()`/`save()`; an exception it throws is re-thrown asynchronously, like a pool listener's.
    */
   readonly onQuarantine?: (event: StorageQuarantineEvent) => void;
+  /**
+   * Called when one key's record cannot be loaded as written (see `StorageRecordEvent`): it
+   * is repaired or dropped, and no other key's record is affected. Default: a process warning
+   * (code `KEYMESH_STORAGE`). Runs synchronously inside `load()`/`save()`.
+   */
+  readonly onBadRecord?: StorageRecordListener;
   /** Names quarantined files by time. Default: the system clock. */
   readonly clock?: Clock;
 }
@@ -79,9 +86,17 @@ const RESERVED_FIELDS: ReadonlySet<string> = new Set(['format', 'version', 'keys
  *   counters at most once per key per the pool's `flushIntervalMs`, everything on `close()`), and
  *   the adapter serialises its own writes.
  * - Nothing is dropped: the file keeps records of keys this pool does not configure, and a file
- *   changed by someone else since the last write is re-read and merged before writing.
+ *   changed or replaced by someone else since the last write is re-read and merged before writing
+ *   (per key, the newer record wins; a key missing from it keeps what this process knows). A file
+ *   deleted while in use is written again, whole, at the next write.
  * - A corrupt file is a `StorageCorruptError` naming the path, or is quarantined when asked
- *   (`onCorrupt`). It is never silently replaced.
+ *   (`onCorrupt`, and then always told: `onQuarantine` or a process warning). It is never silently
+ *   replaced. One key's bad record does not make the file corrupt: it costs that key alone (repaired
+ *   or dropped, and reported: `onBadRecord`). A file nested too deeply to be written again is corrupt.
+ * - Records are checked on the way in as strictly as on the way out: `save()` rejects a record that
+ *   would not load (`StorageError`) and writes nothing of that call.
+ * - Only a regular file is read: a named pipe, device or folder at the path is a `StorageError`
+ *   naming it, at once (never a read that blocks).
  *
  * @param path the state file, e.g. `.keymesh/keys.json`; relative paths resolve against the working
  *   directory at creation. Missing folders are created on the first write.
@@ -95,6 +110,7 @@ class JsonFileStorage implements StorageAdapter {
   readonly #path: string;
   readonly #onCorrupt: 'throw' | 'quarantine';
   readonly #onQuarantine: ((event: StorageQuarantineEvent) => void) | undefined;
+  readonly #onBadRecord: StorageRecordListener | undefined;
   readonly #clock: Clock;
   #cache: CachedFile | undefined;
   #tail: Promise<unknown> = Promise.resolve();
@@ -107,13 +123,16 @@ class JsonFileStorage implements StorageAdapter {
     if (onCorrupt !== 'throw' && onCorrupt !== 'quarantine') {
       throw new InvalidConfigError('onCorrupt', "expected 'throw' or 'quarantine'");
     }
-    if (options.onQuarantine !== undefined && typeof options.onQuarantine !== 'function') {
-      throw new InvalidConfigError('onQuarantine', 'expected a function');
+    for (const field of ['onQuarantine', 'onBadRecord'] as const) {
+      if (options[field] !== undefined && typeof options[field] !== 'function') {
+        throw new InvalidConfigError(field, 'expected a function');
+      }
     }
     this.#path = resolve(path);
     this.name = `json-file:${this.#path}`;
     this.#onCorrupt = onCorrupt;
     this.#onQuarantine = options.onQuarantine;
+    this.#onBadRecord = options.onBadRecord;
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -131,10 +150,12 @@ class JsonFileStorage implements StorageAdapter {
 
   save(batch: readonly KeyRecord[]): Promise<void> {
     return this.#serially(async () => {
-      if (batch.length === 0) return;
+      // Checked before anything is read or written: a record that would not load is never written.
+      const checked = Array.from(batch, (record) => recordToStore(record, this.name));
+      if (checked.length === 0) return;
       const file = await this.#current();
       const records = new Map(file.records);
-      for (const record of batch) records.set(record.keyId, { ...record });
+      for (const record of checked) records.set(record.keyId, record);
       let stamp: FileStamp;
       try {
         stamp = await writeFileAtomic(this.#path, serialize(records, file.extra));
@@ -179,6 +200,7 @@ class JsonFileStorage implements StorageAdapter {
     try {
       read = await readWithStamp(this.#path);
     } catch (cause) {
+      if (cause instanceof StorageError) throw cause;
       throw new StorageError(`Could not read key state from ${this.#path}`, cause);
     }
     if (read === undefined) {
@@ -187,7 +209,7 @@ class JsonFileStorage implements StorageAdapter {
       this.#cache = empty;
       return empty;
     }
-    const parsed = parse(read.text);
+    const parsed = parse(read.text, this.name, this.#onBadRecord);
     if (parsed.kind === 'newer') {
       throw new StorageError(
         `Key state at ${this.#path} was written by a newer KeyMesh (file version ${parsed.version}; this version reads ${JSON_FILE_VERSION}). Upgrade KeyMesh or use another file.`,
@@ -205,8 +227,14 @@ class JsonFileStorage implements StorageAdapter {
       this.#cache = fresh;
       return fresh;
     }
-    // Someone else wrote since we last did: their records stay, ours are applied on top at save.
-    const file: CachedFile = { records: parsed.records, extra: parsed.extra, stamp: read.stamp };
+    // Someone else wrote since we last did (or replaced the file): their records stay, and what
+    // this process knows stays where it is newer or missing there; a batch is applied on top at save.
+    const records = parsed.records;
+    for (const [keyId, ours] of cache?.records ?? []) {
+      const theirs = records.get(keyId);
+      if (theirs === undefined || theirs.updatedAt < ours.updatedAt) records.set(keyId, ours);
+    }
+    const file: CachedFile = { records, extra: parsed.extra, stamp: read.stamp };
     this.#cache = file;
     return file;
   }
@@ -222,19 +250,15 @@ class JsonFileStorage implements StorageAdapter {
         cause,
       );
     }
-    const listener = this.#onQuarantine;
-    if (!listener) return;
-    try {
-      listener({ type: 'quarantined', path: this.#path, movedTo, error });
-    } catch (listenerError) {
-      queueMicrotask(() => {
-        throw listenerError;
-      });
-    }
+    tell(
+      this.#onQuarantine,
+      { type: 'quarantined', path: this.#path, movedTo, error },
+      `KeyMesh: ${error.message}; moved it to ${movedTo} and started without it (keys it held start fresh)`,
+    );
   }
 }
 
-function parse(text: string): Parsed {
+function parse(text: string, store: string, onBadRecord: StorageRecordListener | undefined): Parsed {
   if (text.trim().length === 0) return { kind: 'corrupt', problem: 'the file is empty' };
   let value: unknown;
   try {
@@ -262,15 +286,23 @@ function parse(text: string): Parsed {
   if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) {
     return { kind: 'corrupt', problem: '"keys" is not an object' };
   }
-  const records = new Map<string, KeyRecord>();
-  for (const [keyId, entry] of Object.entries(keys)) {
-    const checked = checkStoredRecord(entry, keyId, 'the file');
-    if (!checked.ok) return { kind: 'corrupt', problem: checked.problem };
-    records.set(keyId, checked.record);
-  }
   const extra: Record<string, unknown> = {};
   for (const [field, fieldValue] of Object.entries(document)) {
     if (!RESERVED_FIELDS.has(field)) extra[field] = fieldValue;
+  }
+  // Whatever is read must be writable again: a file this KeyMesh could not rewrite is refused now,
+  // not at the first save. (JSON.parse reads nesting that JSON.stringify overflows the stack on.)
+  try {
+    serialize(new Map(), extra);
+    JSON.stringify(keys);
+  } catch (cause) {
+    return { kind: 'corrupt', problem: 'it nests too deeply for KeyMesh to rewrite it', cause };
+  }
+  const records = new Map<string, KeyRecord>();
+  for (const [keyId, entry] of Object.entries(keys)) {
+    // One key's bad record costs that key alone (repaired or dropped, and reported).
+    const record = readStoredRecord(entry, keyId, store, onBadRecord);
+    if (record) records.set(keyId, record);
   }
   return { kind: 'ok', records, extra };
 }

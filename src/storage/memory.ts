@@ -1,3 +1,4 @@
+import { recordToStore } from './record-shape.js';
 import type { KeyRecord, StorageAdapter } from './types.js';
 
 /**
@@ -18,7 +19,8 @@ export function memoryStorage(): StorageAdapter {
       return found;
     },
     async save(batch) {
-      const copies = batch.map((record) => ({ ...record }));
+      // As strict as a file store: what this store holds could be written to one.
+      const copies = Array.from(batch, (record) => recordToStore(record, 'memory'));
       for (const record of copies) records.set(record.keyId, record);
       for (const listener of listeners) listener(copies);
     },

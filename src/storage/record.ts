@@ -2,7 +2,8 @@ import { StorageError } from '../errors.js';
 import type { KeyContext, KeyInput, KeyReason, KeyStateName } from '../machines/key.types.js';
 import { KEY_RECORD_VERSION, type KeyRecord } from './types.js';
 
-const REASONS: ReadonlySet<string> = new Set([
+/** The reasons a stored record may give. */
+export const REASONS: ReadonlySet<string> = new Set([
   'rate-limited',
   'budget',
   'quota',

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open } from 'node:fs/promises';
+import { type BigIntStats, statSync } from 'node:fs';
+import { chmod, mkdir, open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { type Clock, coarse, systemClock } from '../clock.js';
 import { InvalidConfigError, KeyMeshError, StorageCorruptError, StorageError } from '../errors.js';
-import { errorCode, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './file-utils.js';
-import { checkStoredRecord } from './record-shape.js';
+import { errorCode, openRegularFile, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './file-utils.js';
+import { readStoredRecord, type StorageRecordListener } from './problems.js';
+import { recordToStore } from './record-shape.js';
 import type { KeyRecord, StorageAdapter } from './types.js';
 
 type Driver = typeof BetterSqlite3;
@@ -32,6 +34,12 @@ export interface SqliteStorageOptions {
   readonly watchIntervalMs?: number;
   /** Drives the watch polling. Default: the system clock (its timers never keep a process alive). */
   readonly clock?: Clock;
+  /**
+   * Called when one key's row cannot be loaded as written (see `StorageRecordEvent`): it is
+   * repaired or dropped, and no other key's row is affected. Default: a process warning (code
+   * `KEYMESH_STORAGE`). Runs synchronously inside `load()`.
+   */
+  readonly onBadRecord?: StorageRecordListener;
 }
 
 /** The schema version this KeyMesh writes (`PRAGMA user_version`). */
@@ -59,21 +67,24 @@ const MIGRATIONS: readonly ((db: Database) => void)[] = [
   },
 ];
 
+type Row = { keyId: string; record: string; updatedAt: number; writer: string; origin: string };
+
+const UPSERT = `INSERT INTO ${TABLE} (key_id, record, updated_at, writer, origin, seq)
+  VALUES (@keyId, @record, @updatedAt, @writer, @origin, (SELECT coalesce(max(seq), 0) + 1 FROM ${TABLE}))
+  ON CONFLICT (key_id) DO UPDATE SET
+    record = excluded.record, updated_at = excluded.updated_at, writer = excluded.writer,
+    origin = excluded.origin, seq = excluded.seq`;
+
 /** Builds the statements once per connection; better-sqlite3 reuses their compiled form. */
 function prepareStatements(db: Database) {
   return {
     select: db.prepare<[string], { keyId: unknown; record: unknown }>(
       `SELECT key_id AS keyId, record FROM ${TABLE} WHERE key_id IN (SELECT value FROM json_each(?))`,
     ),
-    upsert: db.prepare<
-      [{ keyId: string; record: string; updatedAt: number; writer: string; origin: string }]
-    >(
-      `INSERT INTO ${TABLE} (key_id, record, updated_at, writer, origin, seq)
-       VALUES (@keyId, @record, @updatedAt, @writer, @origin, (SELECT coalesce(max(seq), 0) + 1 FROM ${TABLE}))
-       ON CONFLICT (key_id) DO UPDATE SET
-         record = excluded.record, updated_at = excluded.updated_at, writer = excluded.writer,
-         origin = excluded.origin, seq = excluded.seq`,
-    ),
+    upsert: db.prepare<[Row]>(UPSERT),
+    // Puts back what this instance wrote before its file was deleted or replaced, without
+    // overwriting a newer row another process wrote to the replacement.
+    restore: db.prepare<[Row]>(`${UPSERT} WHERE excluded.updated_at >= ${TABLE}.updated_at`),
     maxSeq: db.prepare<[], number>(`SELECT coalesce(max(seq), 0) FROM ${TABLE}`).pluck(),
     changedSince: db.prepare<[number], { keyId: unknown; record: unknown; origin: unknown; seq: unknown }>(
       `SELECT key_id AS keyId, record, origin, seq FROM ${TABLE} WHERE seq > ? ORDER BY seq`,
@@ -86,6 +97,23 @@ interface Connection {
   readonly db: Database;
   readonly statements: ReturnType<typeof prepareStatements>;
   readonly saveBatch: (records: readonly KeyRecord[]) => void;
+  /** Which file the connection has open: a path that no longer leads to it lost our writes. */
+  readonly file: { readonly dev: bigint; readonly ino: bigint };
+}
+
+/** The `updated_at` column is a STRICT INTEGER: any finite time, truncated into SQLite's range. */
+function columnTime(time: number): number {
+  return Math.trunc(Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, time)));
+}
+
+function rowOf(record: KeyRecord, origin: string): Row {
+  return {
+    keyId: record.keyId,
+    record: JSON.stringify(record),
+    updatedAt: columnTime(record.updatedAt),
+    writer: record.writer,
+    origin,
+  };
 }
 
 let loadedDriver: Driver | undefined;
@@ -111,7 +139,9 @@ async function loadDriver(): Promise<Driver> {
   }
 }
 
-function checkOptions(options: SqliteStorageOptions): Required<Omit<SqliteStorageOptions, 'clock'>> {
+type Settings = Required<Omit<SqliteStorageOptions, 'clock' | 'onBadRecord'>>;
+
+function checkOptions(options: SqliteStorageOptions): Settings {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5_000;
   if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
     throw new InvalidConfigError('busyTimeoutMs', 'expected an integer number of milliseconds ≥ 0');
@@ -123,6 +153,9 @@ function checkOptions(options: SqliteStorageOptions): Required<Omit<SqliteStorag
   const watchIntervalMs = options.watchIntervalMs ?? 1_000;
   if (!Number.isFinite(watchIntervalMs) || watchIntervalMs < 10) {
     throw new InvalidConfigError('watchIntervalMs', 'expected a number of milliseconds ≥ 10');
+  }
+  if (options.onBadRecord !== undefined && typeof options.onBadRecord !== 'function') {
+    throw new InvalidConfigError('onBadRecord', 'expected a function');
   }
   return { busyTimeoutMs, synchronous, watchIntervalMs };
 }
@@ -137,8 +170,16 @@ function checkOptions(options: SqliteStorageOptions): Required<Omit<SqliteStorag
  *   `PRAGMA user_version` with migrations, prepared statements, each `save()` one transaction.
  * - The file is created with mode 0600 (its folder, when created, 0700); SQLite gives the `-wal`
  *   and `-shm` files the database's mode. It never holds a secret.
- * - A file that is not an SQLite database, or a row that is not a valid record, is a
- *   `StorageCorruptError` naming the path; it is never replaced.
+ * - A file that is not an SQLite database is a `StorageCorruptError` naming the path; it is never
+ *   replaced. A database with other tables (and no KeyMesh schema) is refused untouched. A row that
+ *   is not a valid record costs its key alone: it is repaired or dropped and reported
+ *   ({@link SqliteStorageOptions.onBadRecord}); the other rows load.
+ * - Records are checked on the way in as strictly as on the way out: `save()` rejects a record that
+ *   would not load (`StorageError`) and writes nothing of that call.
+ * - The file deleted or replaced while in use (SQLite would go on writing to the deleted file) is
+ *   detected at the next `load()`/`save()`: that call fails with a `StorageError` (the pool emits
+ *   `storage-error` and retries), and the next opens the file at the path, creating it if
+ *   missing, and puts back the records this instance wrote (never over a newer row).
  * - The file must be on a local disk: WAL does not work over network file systems.
  *
  * @param path the database file, e.g. `.keymesh/keys.db`; relative paths resolve against the working
@@ -151,8 +192,15 @@ export function sqliteStorage(path: string, options: SqliteStorageOptions = {}):
 class SqliteStorage implements StorageAdapter {
   readonly name: string;
   readonly #path: string;
-  readonly #settings: Required<Omit<SqliteStorageOptions, 'clock'>>;
+  readonly #settings: Settings;
   readonly #clock: Clock;
+  readonly #onBadRecord: StorageRecordListener | undefined;
+  /**
+   * The last record this instance wrote per key: what it puts back when its file is deleted or
+   * replaced under it (SQLite would go on writing to the deleted file, and every write would be lost).
+   */
+  readonly #written = new Map<string, KeyRecord>();
+  #lostFile = false;
   /** Identifies this instance's rows, so that its watchers skip them (they hear them directly). */
   readonly #origin = randomBytes(6).toString('hex');
   #connection: Promise<Connection> | undefined;
@@ -168,6 +216,7 @@ class SqliteStorage implements StorageAdapter {
       );
     }
     this.#settings = checkOptions(options);
+    this.#onBadRecord = options.onBadRecord;
     // Polling needs no precision: on the real clock, Node's plain timers.
     this.#clock = coarse(options.clock ?? systemClock);
     this.#path = resolve(path);
@@ -175,7 +224,7 @@ class SqliteStorage implements StorageAdapter {
   }
 
   async load(keyIds: readonly string[]): Promise<ReadonlyMap<string, KeyRecord>> {
-    const { statements } = await this.#connect();
+    const { statements } = await this.#connected();
     const found = new Map<string, KeyRecord>();
     if (keyIds.length === 0) return found;
     let rows: { keyId: unknown; record: unknown }[];
@@ -186,19 +235,22 @@ class SqliteStorage implements StorageAdapter {
     }
     for (const row of rows) {
       const record = this.#recordOf(row.keyId, row.record);
-      found.set(record.keyId, record);
+      if (record) found.set(record.keyId, record);
     }
     return found;
   }
 
-  async save(records: readonly KeyRecord[]): Promise<void> {
+  async save(batch: readonly KeyRecord[]): Promise<void> {
+    // Checked before anything is written: a record that would not load is never written.
+    const records = Array.from(batch, (record) => recordToStore(record, this.name));
     if (records.length === 0) return;
-    const { saveBatch } = await this.#connect();
+    const { saveBatch } = await this.#connected();
     try {
       saveBatch(records);
     } catch (cause) {
       throw this.#failure('Writing key state to', cause);
     }
+    for (const record of records) this.#written.set(record.keyId, record);
     if (this.#listeners.size > 0) this.#notify(records.map((record) => ({ ...record })));
   }
 
@@ -241,6 +293,32 @@ class SqliteStorage implements StorageAdapter {
     return this.#connection;
   }
 
+  /**
+   * The connection, after checking that the path still leads to the file it has open. When it does
+   * not (deleted, or replaced by another file), the connection is dropped and this call fails: the
+   * next one opens the file now at the path (creating it when missing) and puts back what this
+   * instance wrote, so that nothing it wrote is lost once the store works again.
+   */
+  async #connected(): Promise<Connection> {
+    const connection = await this.#connect();
+    // Synchronous, like every better-sqlite3 call: saves issued in order are applied in order.
+    let now: BigIntStats | undefined;
+    try {
+      now = statSync(this.#path, { bigint: true, throwIfNoEntry: false });
+    } catch {
+      now = undefined;
+    }
+    if (now && now.dev === connection.file.dev && now.ino === connection.file.ino) return connection;
+    this.#lostFile = true;
+    if (this.#connection) {
+      this.#connection = undefined;
+      connection.db.close();
+    }
+    throw new StorageError(
+      `The SQLite database ${this.#path} was ${now ? 'replaced' : 'deleted'} while in use; the next write opens ${now ? 'the new file' : 'a new one'} and puts back this process's records`,
+    );
+  }
+
   async #open(): Promise<Connection> {
     const Driver = await loadDriver();
     try {
@@ -254,32 +332,41 @@ class SqliteStorage implements StorageAdapter {
         await handle.chmod(PRIVATE_FILE_MODE);
         await handle.close();
       }
+      // SQLite would block for ever opening a named pipe: only a regular file is a database.
+      await (await openRegularFile(this.#path))?.close();
     } catch (cause) {
+      if (cause instanceof KeyMeshError) throw cause;
       throw new StorageError(`Could not create the SQLite database ${this.#path}`, cause);
     }
     let db: Database | undefined;
     try {
       db = new Driver(this.#path, { fileMustExist: true, timeout: this.#settings.busyTimeoutMs });
+      const opened = await stat(this.#path, { bigint: true });
+      // Refuse a database that is not ours before changing anything in it, its journal mode included.
+      this.#migrate(db);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${this.#settings.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.#migrate(db);
       const statements = prepareStatements(db);
       const origin = this.#origin;
       const upsertAll = db.transaction((records: readonly KeyRecord[]) => {
-        for (const record of records) {
-          statements.upsert.run({
-            keyId: record.keyId,
-            record: JSON.stringify(record),
-            updatedAt: Math.trunc(record.updatedAt),
-            writer: record.writer,
-            origin,
-          });
-        }
+        for (const record of records) statements.upsert.run(rowOf(record, origin));
       });
+      if (this.#lostFile) {
+        const restoreAll = db.transaction((records: readonly KeyRecord[]) => {
+          for (const record of records) statements.restore.run(rowOf(record, origin));
+        });
+        restoreAll.immediate([...this.#written.values()]);
+        this.#lostFile = false;
+      }
       await this.#chmodSidecars();
       // IMMEDIATE takes the write lock up front: a deferred transaction that upgrades could fail
       // with SQLITE_BUSY at once instead of waiting out busy_timeout.
-      return { db, statements, saveBatch: (records) => upsertAll.immediate(records) };
+      return {
+        db,
+        statements,
+        saveBatch: (records) => upsertAll.immediate(records),
+        file: { dev: opened.dev, ino: opened.ino },
+      };
     } catch (cause) {
       db?.close();
       throw this.#failure('Opening', cause);
@@ -306,6 +393,17 @@ class SqliteStorage implements StorageAdapter {
           `The SQLite database ${this.#path} is not a KeyMesh store (schema version ${version} but no ${TABLE} table); use another file`,
         );
       }
+      // Only an empty database is adopted: KeyMesh never adds its table to someone else's.
+      const foreign = db
+        .prepare<[string], { name: string }>(
+          "SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE ? LIMIT 1",
+        )
+        .get(`${TABLE}%`);
+      if (version === 0 && foreign !== undefined) {
+        throw new StorageError(
+          `The SQLite database ${this.#path} is not a KeyMesh store (it holds other tables and no KeyMesh schema version); KeyMesh leaves it untouched: use another file`,
+        );
+      }
       for (let from = version; from < SQLITE_SCHEMA_VERSION; from++) MIGRATIONS[from]?.(db);
       db.pragma(`user_version = ${SQLITE_SCHEMA_VERSION}`);
     }).immediate();
@@ -317,23 +415,17 @@ class SqliteStorage implements StorageAdapter {
     }
   }
 
-  #recordOf(keyId: unknown, json: unknown): KeyRecord {
-    if (typeof keyId !== 'string' || typeof json !== 'string') {
-      throw new StorageCorruptError(
-        this.#path,
-        'a row of keymesh_keys has a key id or record of the wrong type',
-      );
-    }
+  /** A row as a record to load: one bad row costs its key alone (repaired or dropped, and reported). */
+  #recordOf(keyId: unknown, json: unknown): KeyRecord | undefined {
+    if (typeof keyId !== 'string') return undefined; // STRICT table: only a foreign writer gets here
     let value: unknown;
     try {
-      value = JSON.parse(json);
-    } catch (cause) {
-      // The parser's message quotes the row, which could hold anything: keep it in `cause` only.
-      throw new StorageCorruptError(this.#path, `the record of key ${keyId} is not valid JSON`, cause);
+      value = typeof json === 'string' ? JSON.parse(json) : undefined;
+    } catch {
+      // The parser's message quotes the row, which could hold anything: it is not repeated.
+      value = undefined;
     }
-    const checked = checkStoredRecord(value, keyId, 'the database');
-    if (!checked.ok) throw new StorageCorruptError(this.#path, checked.problem);
-    return checked.record;
+    return readStoredRecord(value, keyId, this.name, this.#onBadRecord);
   }
 
   #failure(doing: string, cause: unknown): KeyMeshError {
@@ -395,11 +487,8 @@ class SqliteStorage implements StorageAdapter {
     for (const row of rows) {
       if (typeof row.seq === 'number' && row.seq > seq) seq = row.seq;
       if (row.origin === this.#origin) continue;
-      try {
-        changed.push(this.#recordOf(row.keyId, row.record));
-      } catch {
-        // A bad row is reported by the next load; a watcher cannot act on it.
-      }
+      const record = this.#recordOf(row.keyId, row.record);
+      if (record) changed.push(record);
     }
     this.#watchBaseline = { dataVersion, seq };
     if (changed.length > 0) this.#notify(changed);

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { StorageError } from '../errors.js';
+import { repairRecord } from './record-shape.js';
 import type { KeyRecord, StorageAdapter } from './types.js';
 
 /** Longest pause between retries of a failing write (ms). */
@@ -11,9 +12,17 @@ export interface CoalescingWriterOptions {
   readonly clock: Clock;
   /** Counter-only changes are written at most once per key per this interval (ms). */
   readonly flushIntervalMs: number;
+  /**
+   * A `save()` not settled within this long (ms) counts as failed: it is reported and retried, so
+   * that a store that hangs cannot stop every later write. Default: no limit.
+   */
+  readonly saveTimeoutMs?: number;
   /** Builds a key's latest record at write time; `undefined` when the key is gone. */
   readonly build: (keyId: string) => KeyRecord | undefined;
-  /** Told about every failed write; the writer keeps the records and retries with backoff. */
+  /**
+   * Told about every failed write (the writer keeps the records and retries with backoff, `attempt`
+   * ≥ 1), and about a record that had to be repaired before it could be stored (`attempt` 0).
+   */
   readonly onError: (error: StorageError, attempt: number) => void;
 }
 
@@ -59,13 +68,13 @@ export class CoalescingWriter {
     this.#dirty.clear();
     const records: KeyRecord[] = [];
     for (const keyId of batch) {
-      const record = this.#options.build(keyId);
+      const record = this.#storable(keyId);
       if (record) records.push(record);
     }
     if (records.length === 0) return;
     const write = (async () => {
       try {
-        await this.#options.adapter.save(records);
+        await this.#bounded(this.#options.adapter.save(records), batch);
         this.writes += records.length;
         this.batches++;
         this.#failures = 0;
@@ -84,6 +93,58 @@ export class CoalescingWriter {
     } finally {
       this.#writing = undefined;
     }
+  }
+
+  /**
+   * A key's latest record, made storable: nothing KeyMesh writes may be unreadable by KeyMesh. A
+   * value a store cannot hold (an infinite or NaN deadline, say) is repaired field by field and
+   * reported, so that one bad value never blocks the batch it rides in.
+   */
+  #storable(keyId: string): KeyRecord | undefined {
+    const built = this.#options.build(keyId);
+    if (built === undefined) return undefined;
+    const repair = repairRecord(built, keyId);
+    if (repair.record && repair.repaired.length === 0) return repair.record;
+    const what = repair.record
+      ? `stored with ${repair.repaired.join(', ')}`
+      : `not stored: ${repair.problem}`;
+    this.#options.onError(
+      new StorageError(`The record of key ${keyId} held values a store cannot keep; ${what}`),
+      0,
+    );
+    return repair.record;
+  }
+
+  /**
+   * `saving`, failed with a `StorageError` once `saveTimeoutMs` has passed. Should the save finish
+   * after all, its keys are marked again: it may have landed after a newer write of theirs, and the
+   * next flush puts their latest records back on top.
+   */
+  #bounded(saving: Promise<void>, batch: readonly string[]): Promise<void> {
+    const timeoutMs = this.#options.saveTimeoutMs;
+    if (timeoutMs === undefined) return saving;
+    const { clock, adapter } = this.#options;
+    return new Promise((resolve, reject) => {
+      let timedOut = false;
+      const timer = clock.setTimeout(() => {
+        timedOut = true;
+        reject(
+          new StorageError(`Writing key state to ${adapter.name} did not finish within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      const settled = (settle: () => void) => {
+        if (!timedOut) {
+          clock.clearTimeout(timer);
+          settle();
+          return;
+        }
+        for (const keyId of batch) this.mark(keyId, true);
+      };
+      saving.then(
+        () => settled(resolve),
+        (error: unknown) => settled(() => reject(error)),
+      );
+    });
   }
 
   /** Stops the timers and writes what is left. */

@@ -33,21 +33,10 @@ const CORRUPT_FILES: readonly (readonly [string, string])[] = [
   ['a JSON array', '[]'],
   ['without a version', JSON.stringify({ format: 'keymesh', keys: {} })],
   ['with keys that are not an object', JSON.stringify({ format: 'keymesh', version: 1, keys: [] })],
+  // JSON.parse reads this; JSON.stringify overflows the stack on it, so it could never be written back.
   [
-    'with a record of an unknown state',
-    JSON.stringify({
-      format: 'keymesh',
-      version: 1,
-      keys: { [ID_A]: { ...makeRecord(ID_A), state: 'asleep' } },
-    }),
-  ],
-  [
-    'with a negative counter',
-    JSON.stringify({ format: 'keymesh', version: 1, keys: { [ID_A]: makeRecord(ID_A, { successes: -1 }) } }),
-  ],
-  [
-    'with a record filed under another key',
-    JSON.stringify({ format: 'keymesh', version: 1, keys: { [ID_B]: makeRecord(ID_A) } }),
+    'with an extra field nested 100 000 levels deep',
+    `{"format": "keymesh", "version": 1, "keys": {}, "notes": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`,
   ],
 ];
 
@@ -241,7 +230,7 @@ describe('jsonFileStorage', () => {
       expect(await readFile(path, 'utf8')).toBe(text);
     });
 
-    it('that cannot be read is a StorageError with the cause, at KeyPool.create', async () => {
+    it('that is a folder is a StorageError naming the path, at KeyPool.create', async () => {
       const path = await statePath();
       await mkdir(path); // a folder where the file should be
       const created = KeyPool.create({
@@ -251,8 +240,7 @@ describe('jsonFileStorage', () => {
       });
       const error = await created.catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(StorageError);
-      expect((error as Error).message).toContain(path);
-      expect((error as Error).cause).toMatchObject({ code: 'EISDIR' });
+      expect((error as Error).message).toContain(`${path} is a folder, not a regular file`);
     });
   });
 

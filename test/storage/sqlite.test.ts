@@ -52,16 +52,19 @@ describe('sqliteStorage', () => {
       expect(JSON.parse(recordOfA)).toEqual(makeRecord(ID_A, { successes: 2 }));
     });
 
-    it('migrates a version-0 database and leaves the tables it does not own alone', async () => {
+    it('refuses a database of someone else untouched: no table added, journal mode kept', async () => {
       const path = await dbPath();
       const own = new Database(path);
       own.exec("CREATE TABLE app_settings (name TEXT); INSERT INTO app_settings VALUES ('kept')");
       own.close();
       const adapter = adapterAt(path);
-      await adapter.save([makeRecord(ID_A)]);
+      const error = await adapter.save([makeRecord(ID_A)]).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(StorageError);
+      expect((error as Error).message).toContain(`${path} is not a KeyMesh store`);
       const db = inspect(path);
-      expect(db.prepare('SELECT name FROM app_settings').pluck().all()).toEqual(['kept']);
-      expect(db.pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION);
+      expect(db.prepare('SELECT name FROM sqlite_schema').pluck().all()).toEqual(['app_settings']);
+      expect(db.pragma('user_version', { simple: true })).toBe(0);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
     });
 
     it('refuses a database written by a newer KeyMesh, and changes nothing in it', async () => {
@@ -76,6 +79,7 @@ describe('sqliteStorage', () => {
       expect(error).toBeInstanceOf(StorageError);
       expect((error as Error).message).toMatch(/newer KeyMesh/);
       expect(inspect(path).pragma('user_version', { simple: true })).toBe(SQLITE_SCHEMA_VERSION + 1);
+      expect(inspect(path).pragma('journal_mode', { simple: true })).toBe('delete');
     });
 
     it("refuses another application's versioned database", async () => {
@@ -108,20 +112,6 @@ describe('sqliteStorage', () => {
       expect(error).toBeInstanceOf(StorageCorruptError);
       expect((error as StorageCorruptError).path).toBe(path);
       expect(await readFile(path, 'utf8')).toBe(text);
-    });
-
-    it('with a row that is not a valid record is a StorageCorruptError naming the path and the key', async () => {
-      const path = await dbPath();
-      await adapterAt(path).save([makeRecord(ID_A)]);
-      inspect(path)
-        .prepare('UPDATE keymesh_keys SET record = ? WHERE key_id = ?')
-        .run('{"v": 1, "keyId"', ID_A);
-      const error = await adapterAt(path)
-        .load([ID_A])
-        .catch((caught: unknown) => caught);
-      expect(error).toBeInstanceOf(StorageCorruptError);
-      expect((error as Error).message).toContain(path);
-      expect((error as Error).message).toContain(ID_A);
     });
 
     it('stops KeyPool.create with the StorageCorruptError', async () => {

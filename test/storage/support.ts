@@ -98,16 +98,22 @@ export function sqliteFactory(options: SqliteStorageOptions = {}): AdapterFactor
 
 export const ALL_FACTORIES: readonly AdapterFactory[] = [memoryFactory, jsonFactory(), sqliteFactory()];
 
+/** How {@link TrackedAdapter} makes saves go wrong. */
+export type SaveFault = 'none' | 'throw' | 'hang' | 'half-write';
+
 /**
  * Wraps an adapter to see its writes: how many are in flight, and a way to wait until none is.
- * `failNext(n)` makes the next `n` saves fail the way a full disk would.
+ * `failNext(n)` makes the next `n` saves fail the way a full disk would; `fault` makes every save
+ * throw, hang (until `releaseHung()`, when it goes through late) or write half its batch and throw.
  */
 export class TrackedAdapter implements StorageAdapter {
   readonly name: string;
   readonly #inner: StorageAdapter;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #hung: (() => void)[] = [];
   #failures = 0;
   saves = 0;
+  fault: SaveFault = 'none';
 
   constructor(inner: StorageAdapter) {
     this.#inner = inner;
@@ -124,11 +130,31 @@ export class TrackedAdapter implements StorageAdapter {
 
   save(records: readonly KeyRecord[]): Promise<void> {
     this.saves++;
-    if (this.#failures > 0) {
-      this.#failures--;
+    if (this.#failures > 0 || this.fault === 'throw') {
+      this.#failures = Math.max(0, this.#failures - 1);
       return this.#track(Promise.reject(new Error('ENOSPC: no space left on device (simulated)')));
     }
+    if (this.fault === 'hang') {
+      return new Promise((resolve, reject) => {
+        this.#hung.push(() => {
+          this.#track(this.#inner.save(records)).then(resolve, reject);
+        });
+      });
+    }
+    if (this.fault === 'half-write') {
+      const half = records.slice(0, Math.ceil(records.length / 2));
+      return this.#track(
+        this.#inner.save(half).then(() => {
+          throw new Error('EIO: i/o error after half the batch (simulated)');
+        }),
+      );
+    }
     return this.#track(this.#inner.save(records));
+  }
+
+  /** Lets every hung save go through, late. */
+  releaseHung(): void {
+    for (const release of this.#hung.splice(0)) release();
   }
 
   close(): Promise<void> {

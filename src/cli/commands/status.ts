@@ -70,7 +70,10 @@ function cooldownCell(k: KeyStatus, now: number): string {
 
 /** `keymesh status`: every key's persisted state, as a table or JSON. */
 export async function runStatus(options: StatusOptions, io: CliIO): Promise<ExitCode> {
-  const records = await readStoredRecords(options.store);
+  // One key's bad record costs that key alone: said on stderr, the other keys are shown.
+  const records = await readStoredRecords(options.store, (event) =>
+    writeLine(io.stderr, `keymesh: warning: ${event.problem}`),
+  );
   const now = systemClock.now();
   const keys = records
     .map((record) => keyStatus(record, now))
