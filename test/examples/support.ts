@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { SIMULATED_REPLY } from '../../src/sim/wire-shapes.js';
 
 /** What a finished script left. */
@@ -114,3 +115,16 @@ export const EXAMPLE_RUNS = 3;
 
 /** The fake keys the examples and snippets use all start so; none may be printed. */
 export const FAKE_KEY = /sk-(?:ant-)?fake-[\w-]+/;
+
+/** A TCP port free on this machine now (the inspector server takes a port, not 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
