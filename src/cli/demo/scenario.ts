@@ -83,7 +83,7 @@ const ROLES: ReadonlyArray<Omit<DemoKey, 'label' | 'key'>> = [
     errorRate: 0,
     revokeAfterMs: 2_000,
     paced: false,
-    role: '15 req/s, no budget (429s); revoked by the provider after 2 s',
+    role: '15 req/s, no budget; revoked by the provider after 2 s',
   },
   {
     rps: 10,
