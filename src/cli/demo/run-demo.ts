@@ -13,7 +13,7 @@ import { formatDuration, formatLeft } from '../format.js';
 import { type CliIO, writeLine } from '../io.js';
 import { describeStore, openStorage, type StoreSpec } from '../store.js';
 import { type DemoFrame, type LiveView, plainView, terminalView } from './live-view.js';
-import { capacity, demoKeys, simulatedKeys } from './scenario.js';
+import { capacity, demoKeys, pacedRpm, simulatedKeys } from './scenario.js';
 import { renderSummary } from './summary.js';
 
 /** Options of `keymesh demo`. */
@@ -78,7 +78,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<ExitCode
         label: k.label,
         maxConcurrent: MAX_CONCURRENT_PER_KEY,
         // Telling the pool a key's rate lets it pace the key instead of learning from 429s.
-        ...(k.paced ? { rpm: Math.round(k.rps * 60 * options.speed) } : {}),
+        ...(k.paced ? { rpm: pacedRpm(k, options.speed) } : {}),
       })),
       strategy: options.strategy,
       storage: openStorage(store),
@@ -278,7 +278,7 @@ function printBanner(
 
 /** Turns the pool's notable events into lines for the view; returns the unsubscribe. */
 function watchEvents(pool: KeyPool, report: (text: string) => void): () => void {
-  const reportedUntil = new Map<string, number>();
+  const reported = new Map<string, { readonly until: number; readonly reason: string | null }>();
   const offs = [
     pool.on('revoked', (e) =>
       report(`${e.label ?? e.keyId} revoked by the provider (${e.reason}): out of rotation`),
@@ -293,10 +293,15 @@ function watchEvents(pool: KeyPool, report: (text: string) => void): () => void 
     pool.on('recovered', (e) => report(`${e.label ?? e.keyId} recovered`)),
     pool.on('cooling', (e) => {
       const left = e.cooldownUntil - systemClock.now();
-      // A cooldown extended by a later hint is the same rest: say it once.
-      const reported = reportedUntil.get(e.keyId) ?? 0;
-      if (left < NOTABLE_COOLDOWN_MS || e.cooldownUntil < reported + NOTABLE_COOLDOWN_MS) return;
-      reportedUntil.set(e.keyId, e.cooldownUntil);
+      // A cooldown extended by a later hint is the same rest: say it once, unless its reason changed
+      // (a quota rest that a 429 extends is rate-limited now, as the summary and `status` will say).
+      const before = reported.get(e.keyId);
+      const sameRest =
+        before !== undefined &&
+        e.cooldownUntil < before.until + NOTABLE_COOLDOWN_MS &&
+        e.reason === before.reason;
+      if (left < NOTABLE_COOLDOWN_MS || sameRest) return;
+      reported.set(e.keyId, { until: e.cooldownUntil, reason: e.reason });
       report(`${e.label ?? e.keyId} cooling for ${formatDuration(left)} (${e.reason ?? 'rate-limited'})`);
     }),
     pool.on('outage', (e) =>
