@@ -4,7 +4,7 @@
  * and README snippet run from there, and the CLI through `npx`. No repository file is in reach:
  * the projects resolve `keymesh` and every other module from their own node_modules.
  */
-import { cp, mkdir, mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'tsup';
@@ -18,6 +18,8 @@ const root = resolve(import.meta.dirname, '../..');
 /** The modules the examples and snippets use besides keymesh, at the repository's versions. */
 const TOOLS = [
   'tsx',
+  'typescript',
+  '@types/node',
   'openai',
   '@anthropic-ai/sdk',
   'ai',
@@ -25,6 +27,20 @@ const TOOLS = [
   '@statelyai/inspect',
   '@opentelemetry/api',
 ];
+
+/** A user's strict tsconfig.json, resolving modules as Node does (package "exports", types conditions). */
+const TSCONFIG = {
+  compilerOptions: {
+    target: 'ES2022',
+    module: 'NodeNext',
+    moduleResolution: 'NodeNext',
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    types: ['node'],
+    skipLibCheck: true,
+    noEmit: true,
+  },
+};
 
 /** The environment of a user's shell: none of npm's variables of the repository's own scripts. */
 const env: NodeJS.ProcessEnv = Object.fromEntries(
@@ -78,6 +94,9 @@ beforeAll(async () => {
   // The user's copies: every example, and every README snippet.
   await cp(join(root, 'examples'), project.esm, { recursive: true });
   await cp(join(root, 'examples/readme/commonjs.ts'), join(project.cjs, 'commonjs.ts'));
+  for (const dir of [project.esm, project.cjs]) {
+    await writeFile(join(dir, 'tsconfig.json'), `${JSON.stringify(TSCONFIG, null, 2)}\n`);
+  }
 }, 600_000);
 
 afterAll(async () => {
@@ -100,6 +119,18 @@ describe('the packed package, installed into an empty project', { timeout: 300_0
       expect(resolved.stdout.trim()).toBe(`${installed}/dist/index.cjs ${installed}/dist/sim.cjs`);
     }
     expect((await readdir(join(project.esm, 'node_modules'))).includes('better-sqlite3')).toBe(false);
+  });
+
+  it('type-checks every example and snippet against the installed types, strict, in ESM and CommonJS', async () => {
+    const tsc = ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'];
+    const [esm, cjs] = await Promise.all([
+      runProcess(process.execPath, tsc, { cwd: project.esm, env }),
+      runProcess(process.execPath, tsc, { cwd: project.cjs, env }),
+    ]);
+    expect(esm.stdout).toBe('');
+    expect(esm.code).toBe(0);
+    expect(cjs.stdout).toBe('');
+    expect(cjs.code).toBe(0);
   });
 
   it('runs every example', async () => {
