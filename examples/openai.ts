@@ -3,66 +3,67 @@
  *
  * 1. `pool.withKey`: build a client per call with the leased key; KeyMesh settles the lease from
  *    the SDK's result or error (a 429's retry hints, a 401 revokes the key, …).
- * 2. `keymeshFetch`: one client whose `fetch` leases a key per request, retries a rate limit on
- *    another key, and learns from every response's headers. Streaming works unchanged.
+ * 2. `keymeshFetch`: one client whose `fetch` leases a key per request and learns from every
+ *    response's headers. Streaming works unchanged.
  *
- * Runs against the local mock provider (127.0.0.1, fake keys): `npm run example:openai`.
+ * Runs against a local stand-in for the OpenAI API (127.0.0.1, fake keys): `npx tsx openai.ts`
+ * (`npm run example:openai` in the KeyMesh repository). With real keys, drop `provider` and `baseURL`.
  */
+import { KeyPool, keymeshFetch } from 'keymesh';
+import { startLocalProvider } from 'keymesh/sim';
 import OpenAI from 'openai';
-import { KeyPool, keymeshFetch } from '../src/index.js'; // in your app: from 'keymesh'
-import { EXAMPLE_KEYS, startLocalProvider } from './support/local-provider.js';
-import { type Log, runIfMain } from './support/run.js';
 
-export async function main(log: Log = console.log) {
-  const provider = await startLocalProvider({ hints: 'openai', requestsPerSecond: 5 });
-  const pool = await KeyPool.create({ keys: [...EXAMPLE_KEYS], maxConcurrentPerKey: 2 });
-  try {
-    // 1. One call, one lease: the client is built with the key KeyMesh chose.
-    const first = await pool.withKey((key) =>
-      new OpenAI({ apiKey: key, baseURL: `${provider.url}/v1`, maxRetries: 0 }).chat.completions.create({
-        model: 'gpt-4o-mini',
-        messages: [{ role: 'user', content: 'Hello!' }],
-      }),
-    );
-    log(`withKey: ${first.choices[0]?.message.content ?? ''}`);
+const KEYS = ['sk-fake-example-openai-0001', 'sk-fake-example-openai-0002', 'sk-fake-example-openai-0003'];
+// The stand-in admits 20 requests per second per key, and answers a 429 beyond.
+const provider = await startLocalProvider({ keys: KEYS, requestsPerSecond: 20, hints: 'openai' });
+// Telling KeyMesh each key's rate (8 a second, well under the provider's 20) lets it pace the keys:
+// no request is ever refused, instead of finding the limit by 429s.
+const pool = await KeyPool.create({ keys: KEYS.map((key) => ({ key, rpm: 480 })) });
 
-    // 2. One client for everything. The SDK's own retries are off: KeyMesh retries a 429 on
-    //    another key at once instead of sleeping on the throttled one.
-    const openai = new OpenAI({
-      apiKey: 'unused', // replaced per request by the leased key
-      baseURL: `${provider.url}/v1`,
-      maxRetries: 0,
-      fetch: keymeshFetch(pool, { retries: 6 }),
-    });
-    const replies = await Promise.all(
-      Array.from({ length: 24 }, (_, i) =>
-        openai.chat.completions.create({
-          model: 'gpt-4o-mini',
-          messages: [{ role: 'user', content: `Question ${i + 1}` }],
-          max_tokens: 16,
-        }),
-      ),
-    );
-    log(`keymeshFetch: ${replies.length} replies over 3 keys allowed 5 requests/s each`);
-
-    const stream = await openai.chat.completions.create({
+try {
+  // 1. One call, one lease: the client is built with the key KeyMesh chose.
+  const first = await pool.withKey((key) =>
+    new OpenAI({ apiKey: key, baseURL: `${provider.url}/v1`, maxRetries: 0 }).chat.completions.create({
       model: 'gpt-4o-mini',
-      messages: [{ role: 'user', content: 'Stream it' }],
-      stream: true,
-    });
-    let streamed = '';
-    for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? '';
-    log(`stream: ${streamed}`);
+      messages: [{ role: 'user', content: 'Hello!' }],
+    }),
+  );
+  console.log(`withKey: ${first.choices[0]?.message.content}`);
 
-    const keys = pool
-      .snapshot()
-      .keys.map((k) => ({ keyId: k.keyId, successes: k.successes, rateLimits: k.rateLimits }));
-    for (const k of keys) log(`  ${k.keyId}: ${k.successes} ok, ${k.rateLimits} rate limited`);
-    return { first: first.choices[0]?.message.content ?? '', replies: replies.length, streamed, keys };
-  } finally {
-    await pool.close();
-    await provider.close();
-  }
+  // 2. One client for everything. The SDK's own retries are off: KeyMesh would retry a 429 on
+  //    another key at once (`retries`) instead of sleeping on the throttled one.
+  const openai = new OpenAI({
+    apiKey: 'unused', // replaced per request by the leased key
+    baseURL: `${provider.url}/v1`,
+    maxRetries: 0,
+    fetch: keymeshFetch(pool),
+  });
+  const replies = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      openai.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: `Question ${i + 1}` }],
+        max_tokens: 16,
+      }),
+    ),
+  );
+  console.log(`keymeshFetch: ${replies.length} replies`);
+
+  const stream = await openai.chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Stream it' }],
+    stream: true,
+  });
+  let streamed = '';
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? '';
+  console.log(`stream: ${streamed}`);
+
+  for (const k of pool.snapshot().keys) console.log(`  ${k.keyId}: ${k.successes} ok`);
+  const m = pool.snapshot().metrics;
+  console.log(
+    `pool: ${m.acquires} leases, ${m.releases} ok, ${m.rateLimits} rate limited, ${m.failures} failed`,
+  );
+} finally {
+  await pool.close();
+  await provider.close();
 }
-
-runIfMain(import.meta.url, main);

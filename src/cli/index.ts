@@ -4,10 +4,17 @@
  * `keymesh --help` for the commands, their options and the exit codes.
  */
 import { processIO } from './io.js';
-import { runCli } from './program.js';
+import { launcherOf, runCli } from './program.js';
 
-runCli(process.argv.slice(2), processIO(), {
-  launcher: process.env.npm_lifecycle_event === undefined ? 'bin' : 'npm',
-}).then((code) => {
+// A reader that stops early (`keymesh status | head -1`) closes the pipe: end quietly, as
+// well-behaved commands do, instead of dying on an unhandled EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit();
+  });
+}
+
+runCli(process.argv.slice(2), processIO(), { launcher: launcherOf(process.env) }).then((code) => {
   process.exitCode = code;
 });

@@ -1,6 +1,6 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import packageJson from '../../package.json' with { type: 'json' };
-import { KeyMeshError, StorageError } from '../errors.js';
+import { KeyMeshError, StorageCorruptError, StorageError } from '../errors.js';
 import type { StrategyName } from '../pool/strategies/types.js';
 import {
   runStatechart,
@@ -13,14 +13,26 @@ import { runDemo } from './demo/run-demo.js';
 import { MAX_DEMO_KEYS } from './demo/scenario.js';
 import { CliError, EXIT, EXIT_CODES_HELP, type ExitCode } from './exit-codes.js';
 import type { CliIO } from './io.js';
-import { parseStoreSpec, STORE_FORMS } from './store.js';
+import { DEFAULT_STORE_HELP, resolveStore, STORE_FORMS } from './store.js';
 
 const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
 
-/** Where the user started the CLI from, so that hints name the same command. */
+/** Where the user started the CLI from, so that hints name a command that works there. */
 export interface CliContext {
-  /** `'npm'` when run through `npm run demo` / `npm run keymesh`; hints then say `npm run …`. */
+  /**
+   * `'npm'` when run through the KeyMesh repository's own `npm run demo` / `npm run keymesh`:
+   * hints then say `npm run …`. Otherwise (`'bin'`, the default: the installed package) they say
+   * `npx keymesh …`, which works wherever the package is installed, locally or globally.
+   */
   readonly launcher?: 'npm' | 'bin';
+}
+
+/** The launcher of a process with environment `env`: `'npm'` only for the repository's own scripts. */
+export function launcherOf(env: Readonly<Record<string, string | undefined>>): 'npm' | 'bin' {
+  const script = env.npm_lifecycle_event;
+  return env.npm_package_name === packageJson.name && (script === 'demo' || script === 'keymesh')
+    ? 'npm'
+    : 'bin';
 }
 
 /** A parser for an integer option within `[min, max]`. */
@@ -47,7 +59,7 @@ interface DemoFlags {
   readonly requests: number;
   readonly concurrency: number;
   readonly strategy: StrategyName;
-  readonly store: string;
+  readonly store?: string;
   readonly speed: number;
   readonly fresh?: boolean;
   readonly plain?: boolean;
@@ -55,7 +67,7 @@ interface DemoFlags {
 }
 
 interface StatusFlags {
-  readonly store: string;
+  readonly store?: string;
   readonly json?: boolean;
 }
 
@@ -75,7 +87,7 @@ export function createProgram(
   const viaNpm = context.launcher === 'npm';
   const program = new Command('keymesh')
     .description(
-      'KeyMesh: many rate-limited API keys as one self-healing pool.\nThe CLI runs the demo, reads saved key state and draws the statecharts.',
+      'KeyMesh: many rate-limited API keys as one self-healing pool. The CLI runs the demo, reads saved key state and draws the statecharts.',
     )
     .version(packageJson.version, '-v, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
@@ -91,7 +103,7 @@ export function createProgram(
   program
     .command('demo')
     .description(
-      'Run a KeyPool against a local mock provider (127.0.0.1, fake keys) and watch it: keys with different\nlimits, one revoked part-way, one flaky, one with a small per-minute quota. State is saved, so a\nsecond run starts where the first ended.',
+      'Run a KeyPool against a local mock provider (127.0.0.1, fake keys) and watch it: keys with different limits, one revoked part-way, one flaky, one with a small per-minute quota. State is saved, so a second run starts where the first ended.',
     )
     .addOption(
       new Option('-k, --keys <n>', `keys in the pool (1–${MAX_DEMO_KEYS})`)
@@ -112,7 +124,10 @@ export function createProgram(
         .default('least-busy'),
     )
     .addOption(
-      new Option('--store <store>', `where key state is saved: ${STORE_FORMS}`).default('.keymesh/demo.db'),
+      new Option(
+        '--store <store>',
+        `where key state is saved: ${STORE_FORMS} (default: ${DEFAULT_STORE_HELP})`,
+      ),
     )
     .addOption(
       new Option('--speed <x>', 'time compression: rate limits × x, latencies and the revocation delay ÷ x')
@@ -135,22 +150,26 @@ export function createProgram(
     )
     .action((_options: unknown, command: Command) => {
       const flags = command.opts<DemoFlags>();
+      // The store is named again only when the user chose one: without --store, both find the default.
+      const store = flags.store === undefined ? '' : ` --store ${flags.store}`;
       run(
-        runDemo(
-          {
-            keys: flags.keys,
-            requests: flags.requests,
-            concurrency: flags.concurrency,
-            strategy: flags.strategy,
-            store: parseStoreSpec(flags.store),
-            speed: flags.speed,
-            fresh: flags.fresh === true,
-            plain: flags.plain === true,
-            intervalMs: flags.interval,
-            rerun: viaNpm ? 'npm run demo' : 'keymesh demo',
-            statusCommand: viaNpm ? 'npm run keymesh -- status' : 'keymesh status',
-          },
-          io,
+        resolveStore(flags.store).then((spec) =>
+          runDemo(
+            {
+              keys: flags.keys,
+              requests: flags.requests,
+              concurrency: flags.concurrency,
+              strategy: flags.strategy,
+              store: spec,
+              speed: flags.speed,
+              fresh: flags.fresh === true,
+              plain: flags.plain === true,
+              intervalMs: flags.interval,
+              rerun: viaNpm ? `npm run demo${store === '' ? '' : ` --${store}`}` : `npx keymesh demo${store}`,
+              statusCommand: `${viaNpm ? 'npm run keymesh -- status' : 'npx keymesh status'}${store}`,
+            },
+            io,
+          ),
         ),
       );
     });
@@ -158,7 +177,9 @@ export function createProgram(
   program
     .command('status')
     .description("Show every key's saved state: fingerprint, label, state, reason, cooldown left, counters.")
-    .addOption(new Option('--store <store>', `the store to read: ${STORE_FORMS}`).default('.keymesh/demo.db'))
+    .addOption(
+      new Option('--store <store>', `the store to read: ${STORE_FORMS} (default: ${DEFAULT_STORE_HELP})`),
+    )
     .option('--json', 'print JSON instead of a table')
     .addHelpText(
       'after',
@@ -166,7 +187,7 @@ export function createProgram(
     )
     .action((_options: unknown, command: Command) => {
       const flags = command.opts<StatusFlags>();
-      run(runStatus({ store: parseStoreSpec(flags.store), json: flags.json === true }, io));
+      run(resolveStore(flags.store).then((store) => runStatus({ store, json: flags.json === true }, io)));
     });
 
   program
@@ -176,7 +197,7 @@ export function createProgram(
     .addOption(
       new Option(
         '-f, --format <format>',
-        'mermaid (for Markdown), json (Stately editor import) or dot (Graphviz)',
+        'mermaid (for Markdown), json (the machine config: wrap it in createMachine(…) to paste it into the Stately editor) or dot (Graphviz)',
       )
         .choices(STATECHART_FORMATS)
         .default('mermaid'),
@@ -226,7 +247,7 @@ function report(error: unknown, io: CliIO): ExitCode {
     io.stderr.write(`keymesh: ${error.message}\n`);
     return error.exitCode;
   }
-  if (error instanceof StorageError) {
+  if (error instanceof StorageError || error instanceof StorageCorruptError) {
     io.stderr.write(`keymesh: ${error.message}\n`);
     return EXIT.store;
   }

@@ -1,5 +1,6 @@
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { extname, relative, resolve } from 'node:path';
+import { extname, join, relative, resolve } from 'node:path';
 import { KeyMeshError } from '../errors.js';
 import { openRegularFile } from '../storage/file-utils.js';
 import { JSON_FILE_FORMAT, JSON_FILE_VERSION, jsonFileStorage } from '../storage/json-file.js';
@@ -15,27 +16,70 @@ export type StoreSpec =
   | { readonly kind: 'json'; readonly path: string }
   | { readonly kind: 'memory' };
 
-/** The forms `--store` accepts, for help texts. */
-export const STORE_FORMS = 'sqlite:<path>, json:<path>, a path (.json → JSON file, else SQLite), or memory';
+/** The forms `--store` accepts, for help texts and errors. */
+export const STORE_FORMS =
+  'sqlite:<path>, json:<path>, a file path (.json → JSON file, else SQLite), or memory';
+
+/** Where every command keeps and reads key state when `--store` is not given (SQLite). */
+export const DEFAULT_SQLITE_STORE = '.keymesh/demo.db';
+/** The default store when better-sqlite3 is not installed. */
+export const DEFAULT_JSON_STORE = '.keymesh/demo.json';
+
+/** How help texts describe the default store. */
+export const DEFAULT_STORE_HELP = `${DEFAULT_SQLITE_STORE}, or ${DEFAULT_JSON_STORE} when better-sqlite3 is not installed`;
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
 
 /**
- * Reads a `--store` value: `sqlite:<path>`, `json:<path>`, `memory`, or a bare path (`.json` → the
- * JSON file store; anything else → SQLite). Throws a usage `CliError` for an empty path.
+ * Reads a `--store` value: `sqlite:<path>`, `json:<path>`, `memory`, or a bare file path (`.json`
+ * → the JSON file store; anything else → SQLite).
+ *
+ * @throws CliError with {@link EXIT.usage}, saying what is accepted, for an empty path, a scheme
+ *   other than `sqlite:` and `json:` (`postgres://…`), or a directory.
  */
 export function parseStoreSpec(value: string): StoreSpec {
   if (value === 'memory') return { kind: 'memory' };
+  const wrong = (problem: string) =>
+    new CliError(EXIT.usage, `--store ${JSON.stringify(value)}: ${problem}. It takes ${STORE_FORMS}`);
   const match = /^(sqlite|json):(.*)$/.exec(value);
+  // Two letters at least, so that a Windows drive (`C:\…`) stays a path.
+  const scheme = match ? undefined : /^([a-z][a-z\d+.-]+):/i.exec(value)?.[1];
+  if (scheme !== undefined) throw wrong(`unknown store scheme "${scheme}:"`);
   const kind = match
     ? (match[1] as 'sqlite' | 'json')
     : extname(value).toLowerCase() === '.json'
       ? 'json'
       : 'sqlite';
   const path = match ? (match[2] ?? '') : value;
-  if (path.trim() === '')
-    throw new CliError(EXIT.usage, `--store ${JSON.stringify(value)}: the path is empty`);
+  if (path.trim() === '') throw wrong('the path is empty');
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === true) {
+    throw wrong(`${resolve(path)} is a directory, not a file (e.g. ${join(path, 'keys.db')})`);
+  }
   return { kind, path };
+}
+
+/**
+ * The store a command uses: the `--store` value (see {@link parseStoreSpec}), or, when it is not
+ * given, the default every command shares — {@link DEFAULT_SQLITE_STORE}, or
+ * {@link DEFAULT_JSON_STORE} when better-sqlite3 is not installed.
+ *
+ * @throws CliError with {@link EXIT.store} when an SQLite store is asked for and better-sqlite3 is
+ *   not installed.
+ */
+export async function resolveStore(value: string | undefined): Promise<StoreSpec> {
+  if (value === undefined) {
+    return (await sqliteAvailable())
+      ? { kind: 'sqlite', path: DEFAULT_SQLITE_STORE }
+      : { kind: 'json', path: DEFAULT_JSON_STORE };
+  }
+  const spec = parseStoreSpec(value);
+  if (spec.kind === 'sqlite' && !(await sqliteAvailable())) {
+    throw new CliError(
+      EXIT.store,
+      `The SQLite store ${describeStore(spec)} needs the optional peer dependency better-sqlite3: run \`npm install better-sqlite3@12\`, or give --store json:<path>`,
+    );
+  }
+  return spec;
 }
 
 /** `sqlite:.keymesh/demo.db` — how the CLI names a store to people. */
@@ -109,7 +153,7 @@ async function readStoreFile(path: string): Promise<Buffer> {
 function missing(path: string): CliError {
   return new CliError(
     EXIT.store,
-    `No store at ${resolve(path)}: nothing has been saved there yet (run \`keymesh demo\`, or give the path a pool writes to)`,
+    `No store at ${resolve(path)}: nothing has been saved there yet (run the demo first, or give --store the path a pool writes to)`,
   );
 }
 

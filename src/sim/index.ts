@@ -45,6 +45,7 @@ export type {
   RequestWindowName,
   SimulatedKeyLimits,
 } from './key-limiter.js';
+export { type LocalProvider, type LocalProviderOptions, startLocalProvider } from './local-provider.js';
 export {
   type OutageWindow,
   type RateLimitHintStyle,

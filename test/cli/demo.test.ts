@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ANSI, runKeymesh, tempFolder } from './support.js';
@@ -22,14 +23,15 @@ const quick = (store: string, ...extra: string[]) => [
 
 const LABELS = ['alpha', 'bravo', 'charlie', 'delta', 'echo'];
 
-/** The summary's per-key rows: label → [state, reason]. */
-function summaryRows(stdout: string): Map<string, readonly [string, string]> {
+/** The summary's per-key rows: label → [state, reason, ok, 429, fail]. */
+function summaryRows(stdout: string): Map<string, readonly [string, string, number, number, number]> {
   const summary = stdout.slice(stdout.indexOf('Done in'));
-  const rows = new Map<string, readonly [string, string]>();
+  const rows = new Map<string, readonly [string, string, number, number, number]>();
   for (const match of summary.matchAll(
-    /^ {2}(\w+)\s+(available|busy|cooling|exhausted|draining)\s+(\S+)\s+\d+/gm,
+    /^ {2}(\w+)\s+(available|busy|cooling|exhausted|draining)\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)/gm,
   )) {
-    rows.set(match[1] ?? '', [match[2] ?? '', match[3] ?? '']);
+    const [ok, limited, failed] = [match[4], match[5], match[6]].map(Number);
+    rows.set(match[1] ?? '', [match[2] ?? '', match[3] ?? '', ok ?? 0, limited ?? 0, failed ?? 0]);
   }
   return rows;
 }
@@ -61,7 +63,8 @@ describe('keymesh demo', { timeout: 60_000 }, () => {
     expect(out).toMatch(/^ {2}key\s+state\s+reason\s+ok\s+429\s+fail\s+latency$/m);
     expect([...summaryRows(out).keys()]).toEqual(LABELS);
     expect(out).toMatch(new RegExp(`^  state saved to sqlite:${store}$`, 'm'));
-    expect(out).toMatch(/^ {2}read it with `keymesh status --store sqlite:/m);
+    expect(out).toContain(`  run \`npx keymesh demo --store ${store}\` again`);
+    expect(out).toContain(`  read it with \`npx keymesh status --store ${store}\``);
     expect(out).not.toMatch(/sk-demo-fake/);
   });
 
@@ -108,6 +111,47 @@ describe('keymesh demo', { timeout: 60_000 }, () => {
     expect(memory.code).toBe(0);
     expect(memory.stdout).toContain('state kept in memory only (--store memory): nothing saved');
     expect([...summaryRows(memory.stdout).keys()]).toEqual(['alpha', 'bravo']);
+  });
+
+  it('keeps the promises of its banner and the README, run after run', { timeout: 180_000 }, async () => {
+    // At full speed (the README's run) and ten times faster, side by side (jitter included).
+    const runs = await Promise.all(
+      ['1', '10', '10'].map((speed) =>
+        runKeymesh(['demo', '--speed', speed, '--store', 'memory', '--plain'], { timeoutMs: 120_000 }),
+      ),
+    );
+    for (const demo of runs) {
+      expect(demo.code).toBe(0);
+      expect(demo.stdout).toMatch(/^Done in [\d.]+ m?s: 400 of 400 requests served, 0 failed$/m);
+      const rows = summaryRows(demo.stdout);
+      // Paced by an rpm budget: never a 429. charlie is flaky as well.
+      for (const label of ['alpha', 'bravo', 'charlie']) expect(rows.get(label)?.[3], label).toBe(0);
+      expect(rows.get('charlie')?.[4]).toBeGreaterThan(0);
+      // Revoked by the provider part-way.
+      expect(rows.get('delta')?.slice(0, 2)).toEqual(['exhausted', 'revoked']);
+      expect(demo.stdout).toMatch(/^\[ *[\d.]+s\] delta revoked by the provider/m);
+      // Runs out of its 30 a minute and cools about a minute; the live line and the summary agree.
+      const echo = rows.get('echo');
+      expect(echo?.[0]).toBe('cooling');
+      expect(echo?.[2]).toBeLessThanOrEqual(30);
+      const live = [
+        ...demo.stdout.matchAll(
+          /^\[ *[\d.]+s\] echo cooling for (?:1 m \d+ s|[3-5]\d(?:\.\d)? s) \(([\w-]+)\)$/gm,
+        ),
+      ];
+      expect(live.at(-1)?.[1]).toBe(echo?.[1]);
+    }
+  });
+
+  it('exits 3, the documented code, when the store is corrupt', async () => {
+    const dir = await temp();
+    await writeFile(join(dir, 'corrupt.json'), '{ not json');
+    await writeFile(join(dir, 'corrupt.db'), 'not an SQLite database, not at all');
+    for (const store of [`json:${join(dir, 'corrupt.json')}`, join(dir, 'corrupt.db')]) {
+      const run = await runKeymesh(quick(store, '--requests', '5'));
+      expect(run.code, store).toBe(3);
+      expect(run.stderr, store).toMatch(/^keymesh: Cannot use the store .*corrupt/);
+    }
   });
 
   it('stops on Ctrl-C, saves the state and exits 130 with the summary so far', async () => {

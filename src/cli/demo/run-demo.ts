@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { systemClock } from '../../clock.js';
-import { StorageError } from '../../errors.js';
+import { StorageCorruptError, StorageError } from '../../errors.js';
 import { keymeshFetch } from '../../fetch.js';
 import { KeyPool } from '../../pool/KeyPool.js';
 import type { KeySnapshot, StrategyName } from '../../pool/strategies/types.js';
@@ -11,9 +11,9 @@ import { colorEnabled, palette } from '../ansi.js';
 import { CliError, EXIT, type ExitCode } from '../exit-codes.js';
 import { formatDuration, formatLeft } from '../format.js';
 import { type CliIO, writeLine } from '../io.js';
-import { describeStore, openStorage, type StoreSpec, sqliteAvailable } from '../store.js';
+import { describeStore, openStorage, type StoreSpec } from '../store.js';
 import { type DemoFrame, type LiveView, plainView, terminalView } from './live-view.js';
-import { capacity, demoKeys, simulatedKeys } from './scenario.js';
+import { capacity, demoKeys, pacedRpm, simulatedKeys } from './scenario.js';
 import { renderSummary } from './summary.js';
 
 /** Options of `keymesh demo`. */
@@ -34,9 +34,9 @@ export interface DemoOptions {
   readonly plain: boolean;
   /** Period of the plain lines (ms). */
   readonly intervalMs: number;
-  /** How the user started the demo, to tell them how to again (`npm run demo`). */
+  /** The command that runs the demo again where the user is (`npx keymesh demo`, or `npm run demo` in the repository). */
   readonly rerun: string;
-  /** How to run `status` the same way (`npm run keymesh -- status`). */
+  /** The command that reads this store where the user is (`npx keymesh status`, …). */
   readonly statusCommand: string;
 }
 
@@ -55,7 +55,7 @@ const THROUGHPUT_WINDOW_MS = 2_000;
  */
 export async function runDemo(options: DemoOptions, io: CliIO): Promise<ExitCode> {
   const colors = palette(colorEnabled(io.stdout.isTTY === true, io.env));
-  const store = await usableStore(options.store, io);
+  const store = options.store;
   if (options.fresh && store.kind !== 'memory') await forget(store);
   const storeName = describeStore(store);
   const keys = demoKeys(options.keys);
@@ -78,7 +78,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<ExitCode
         label: k.label,
         maxConcurrent: MAX_CONCURRENT_PER_KEY,
         // Telling the pool a key's rate lets it pace the key instead of learning from 429s.
-        ...(k.paced ? { rpm: Math.round(k.rps * 60 * options.speed) } : {}),
+        ...(k.paced ? { rpm: pacedRpm(k, options.speed) } : {}),
       })),
       strategy: options.strategy,
       storage: openStorage(store),
@@ -87,7 +87,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<ExitCode
     });
   } catch (error) {
     await server.close();
-    if (error instanceof StorageError) {
+    if (error instanceof StorageError || error instanceof StorageCorruptError) {
       throw new CliError(EXIT.store, `Cannot use the store ${storeName}: ${error.message}`, { cause: error });
     }
     throw error;
@@ -202,7 +202,7 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<ExitCode
       snapshot,
       savedTo: store.kind === 'memory' ? null : storeName,
       rerun: options.rerun,
-      statusCommand: store.kind === 'memory' ? null : `${options.statusCommand} --store ${storeName}`,
+      statusCommand: store.kind === 'memory' ? null : options.statusCommand,
       interrupted,
     },
     colors,
@@ -215,17 +215,6 @@ export async function runDemo(options: DemoOptions, io: CliIO): Promise<ExitCode
   }
   if (interrupted) return EXIT.interrupted;
   return counts.failed > 0 || counts.done < options.requests ? EXIT.incomplete : EXIT.ok;
-}
-
-/** SQLite needs an optional peer; without it the demo keeps its state in a JSON file beside. */
-async function usableStore(store: StoreSpec, io: CliIO): Promise<StoreSpec> {
-  if (store.kind !== 'sqlite' || (await sqliteAvailable())) return store;
-  const path = `${store.path.replace(/\.(db|sqlite3?)$/i, '')}.json`;
-  writeLine(
-    io.stderr,
-    `better-sqlite3 is not installed (npm install better-sqlite3@12 for the SQLite store): keeping state in json:${path} instead`,
-  );
-  return { kind: 'json', path };
 }
 
 async function forget(store: Exclude<StoreSpec, { kind: 'memory' }>): Promise<void> {
@@ -289,7 +278,7 @@ function printBanner(
 
 /** Turns the pool's notable events into lines for the view; returns the unsubscribe. */
 function watchEvents(pool: KeyPool, report: (text: string) => void): () => void {
-  const reportedUntil = new Map<string, number>();
+  const reported = new Map<string, { readonly until: number; readonly reason: string | null }>();
   const offs = [
     pool.on('revoked', (e) =>
       report(`${e.label ?? e.keyId} revoked by the provider (${e.reason}): out of rotation`),
@@ -304,10 +293,15 @@ function watchEvents(pool: KeyPool, report: (text: string) => void): () => void 
     pool.on('recovered', (e) => report(`${e.label ?? e.keyId} recovered`)),
     pool.on('cooling', (e) => {
       const left = e.cooldownUntil - systemClock.now();
-      // A cooldown extended by a later hint is the same rest: say it once.
-      const reported = reportedUntil.get(e.keyId) ?? 0;
-      if (left < NOTABLE_COOLDOWN_MS || e.cooldownUntil < reported + NOTABLE_COOLDOWN_MS) return;
-      reportedUntil.set(e.keyId, e.cooldownUntil);
+      // A cooldown extended by a later hint is the same rest: say it once, unless its reason changed
+      // (a quota rest that a 429 extends is rate-limited now, as the summary and `status` will say).
+      const before = reported.get(e.keyId);
+      const sameRest =
+        before !== undefined &&
+        e.cooldownUntil < before.until + NOTABLE_COOLDOWN_MS &&
+        e.reason === before.reason;
+      if (left < NOTABLE_COOLDOWN_MS || sameRest) return;
+      reported.set(e.keyId, { until: e.cooldownUntil, reason: e.reason });
       report(`${e.label ?? e.keyId} cooling for ${formatDuration(left)} (${e.reason ?? 'rate-limited'})`);
     }),
     pool.on('outage', (e) =>

@@ -13,7 +13,10 @@ export interface DemoKey {
   readonly errorRate: number;
   /** The provider revokes the key this long after the start (before `--speed`), if set. */
   readonly revokeAfterMs: number | undefined;
-  /** The pool is told the key's rate as an `rpm` budget, and paces it (no 429 from that limit). */
+  /**
+   * The pool is told the key's rate as an `rpm` budget ({@link pacedRpm}: a little under the
+   * provider's limit), and paces it: no 429 from that limit.
+   */
   readonly paced: boolean;
   /** What this key shows, for the banner. */
   readonly role: string;
@@ -59,7 +62,7 @@ const ROLES: ReadonlyArray<Omit<DemoKey, 'label' | 'key'>> = [
     errorRate: 0,
     revokeAfterMs: undefined,
     paced: true,
-    role: '20 req/s, paced by an rpm budget',
+    role: '20 req/s, paced by an rpm budget just under it',
   },
   {
     rps: 10,
@@ -67,7 +70,7 @@ const ROLES: ReadonlyArray<Omit<DemoKey, 'label' | 'key'>> = [
     errorRate: 0,
     revokeAfterMs: undefined,
     paced: true,
-    role: '10 req/s, paced by an rpm budget',
+    role: '10 req/s, paced by an rpm budget just under it',
   },
   {
     rps: 8,
@@ -83,7 +86,7 @@ const ROLES: ReadonlyArray<Omit<DemoKey, 'label' | 'key'>> = [
     errorRate: 0,
     revokeAfterMs: 2_000,
     paced: false,
-    role: '15 req/s, no budget (429s); revoked by the provider after 2 s',
+    role: '15 req/s, no budget; revoked by the provider after 2 s',
   },
   {
     rps: 10,
@@ -95,6 +98,18 @@ const ROLES: ReadonlyArray<Omit<DemoKey, 'label' | 'key'>> = [
   },
 ];
 const EXTRA_RPS = [12, 6, 16, 9];
+
+/**
+ * Share of a paced key's rate its `rpm` budget allows. Paced at exactly the provider's rate, calls
+ * one pace apart can reach the provider's sliding second closer together than they left (network
+ * jitter) and draw a 429; a tenth less leaves room for that.
+ */
+const PACING_MARGIN = 0.9;
+
+/** The `rpm` budget the pool is given for a paced key at `speed`. */
+export function pacedRpm(key: DemoKey, speed: number): number {
+  return Math.floor(key.rps * speed * 60 * PACING_MARGIN);
+}
 
 /** The demo's keys: `count` of them (1 to {@link MAX_DEMO_KEYS}). */
 export function demoKeys(count: number): DemoKey[] {
