@@ -5,14 +5,14 @@
  * a hang (time is virtual, so "settles within a few event-loop turns" is the bound), a non-finite
  * number in a snapshot, or a pool that serves wrongly afterwards.
  *
- * Seeded: `FUZZ_SEED=<n>` replays a run; fast-check prints the seed and path of a failure.
+ * Seeded: `KEYMESH_FUZZ_SEED=<n>` replays a run; fast-check prints the seed and path of a failure.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KeyMeshError, KeyPool, type Lease, NoAvailableKeyError, VirtualClock } from '../../src/index.js';
 import { fakeKeys } from '../helpers.js';
 
-const SEED = Number(process.env.FUZZ_SEED ?? 20_261_203);
+const SEED = Number(process.env.KEYMESH_FUZZ_SEED ?? 20_261_203);
 const KEYS = fakeKeys(3, 'sk-test-fuzz');
 const TPM = 10_000;
 
