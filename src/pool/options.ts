@@ -69,7 +69,9 @@ export interface KeyPoolOptions {
    * Longest rest a spent quota's stated reset may impose (ms): `fail(…, { kind: 'quota',
    * retryAfterMs })`, a classified quota's reset. Beyond it, or non-finite, the key falls back to
    * half-open probing, and `ignoredHints` counts it. Default 2 764 800 000 (32 days: a billing
-   * month, plus a day for time zones); ≥ 0, finite.
+   * month, plus a day for time zones); from 0 to {@link MAX_QUOTA_RESET_MS} (366 days). It may
+   * exceed a Node timer's reach (2³¹ − 1 ms): the system clock's timers re-arm past it, and a custom
+   * clock's `setTimeout` must do the same to honour such a rest.
    */
   readonly maxQuotaResetMs?: number;
   /** Consecutive failures before a key is `exhausted`. Default 10; integer ≥ 1. */
@@ -496,11 +498,7 @@ export function normalizeOptions(options: KeyPoolOptions): NormalizedOptions {
       options.maxRetryAfterMs ?? DEFAULT_HINT_BOUNDS.maxRetryAfterMs,
       false,
     ),
-    maxQuotaResetMs: checkDuration(
-      'maxQuotaResetMs',
-      options.maxQuotaResetMs ?? DEFAULT_HINT_BOUNDS.maxQuotaResetMs,
-      false,
-    ),
+    maxQuotaResetMs: checkQuotaBound(options.maxQuotaResetMs ?? DEFAULT_HINT_BOUNDS.maxQuotaResetMs),
     maxFailures,
     acquireTimeoutMs: checkDuration('acquireTimeoutMs', options.acquireTimeoutMs ?? 30_000, true),
     maxWaiters,
@@ -600,7 +598,15 @@ const FAILURE_KINDS: readonly string[] = ['failure', 'provider', 'quota', 'revok
 const SCOPES: readonly string[] = ['key', 'group'];
 
 /** A number in [min, max] (so never `NaN`, and `Infinity` only if `max` is). */
-function checkNumber(field: string, value: unknown, min: number, max: number): void {
+/** The largest {@link KeyPoolOptions.maxQuotaResetMs}: a year's quota, leap day included (ms). */
+export const MAX_QUOTA_RESET_MS = 366 * 86_400_000;
+
+function checkQuotaBound(value: unknown): number {
+  checkNumber('maxQuotaResetMs', value, 0, MAX_QUOTA_RESET_MS);
+  return value;
+}
+
+function checkNumber(field: string, value: unknown, min: number, max: number): asserts value is number {
   if (typeof value !== 'number' || !(value >= min && value <= max)) {
     throw new InvalidConfigError(field, `expected a number from ${min} to ${max}, got ${describe(value)}`);
   }

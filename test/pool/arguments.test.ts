@@ -232,15 +232,18 @@ describe('validation gaps', () => {
     expect(pool.snapshot().keys[0]?.latencyEwma).toBe(5);
   });
 
-  it('caps a provider wait beyond a timer, ignores NaN, and refuses a non-number', async () => {
+  it('takes an infinite or NaN provider wait as no hint (counted), and refuses a non-number', async () => {
     const { pool, clock } = await make(3);
     const leases = [await pool.acquire(), await pool.acquire(), await pool.acquire()];
     expect(() => leases[0]?.rateLimited({ retryAfterMs: '5' as never })).toThrow(InvalidConfigError);
     leases[0]?.rateLimited({ retryAfterMs: Number.POSITIVE_INFINITY });
     leases[1]?.fail(new Error('quota'), { kind: 'quota', retryAfterMs: 1e308 });
     leases[2]?.rateLimited({ retryAfterMs: Number.NaN });
-    const [capped, quota, escalated] = pool.snapshot().keys;
-    expect((capped?.cooldownUntil ?? 0) - clock.now()).toBe(2 ** 31 - 1);
+    const { keys, metrics } = pool.snapshot();
+    const [infinite, quota, escalated] = keys;
+    // Beyond maxRetryAfterMs: the no-hint escalation's first step, as NaN gets.
+    expect((infinite?.cooldownUntil ?? 0) - clock.now()).toBe(1_000);
+    expect(metrics.ignoredHints).toBe(3);
     expect(quota?.state).toBe('exhausted');
     expect(Number.isFinite(quota?.cooldownUntil)).toBe(true);
     expect((escalated?.cooldownUntil ?? 0) - clock.now()).toBe(1_000);
