@@ -3,7 +3,7 @@ import { type Clock, clockReadingFault, systemClock } from '../clock.js';
 import { InvalidConfigError } from '../errors.js';
 import { type BudgetLimits, hasBudget } from '../limits/budget.js';
 import { DEFAULT_HINT_BOUNDS } from '../limits/hints.js';
-import type { KeySettings } from '../machines/key.types.js';
+import type { FailureKind, KeySettings } from '../machines/key.types.js';
 import { DEFAULT_OUTAGE, type OutageSettings } from '../machines/pool.machine.js';
 import { checkStorageTimeoutMs } from '../storage/load.js';
 import { memoryStorage } from '../storage/memory.js';
@@ -594,7 +594,16 @@ const SETTLE_FIELDS = {
   rateLimited: ['retryAfterMs', 'cooldownMs', 'headers', 'scope'],
 } as const satisfies Record<string, readonly string[]>;
 const USAGE_FIELDS: readonly string[] = ['inputTokens', 'outputTokens', 'totalTokens'];
-const FAILURE_KINDS: readonly string[] = ['failure', 'provider', 'quota', 'revoked', 'disabled'];
+// Every FailureKind, checked against the type: a kind added there and not here fails the build.
+const FAILURE_KIND_SET = {
+  failure: true,
+  provider: true,
+  quota: true,
+  revoked: true,
+  disabled: true,
+  aborted: true,
+} as const satisfies Record<FailureKind, true>;
+const FAILURE_KINDS: readonly string[] = Object.keys(FAILURE_KIND_SET);
 const SCOPES: readonly string[] = ['key', 'group'];
 
 /** A number in [min, max] (so never `NaN`, and `Infinity` only if `max` is). */
