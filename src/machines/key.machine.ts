@@ -82,6 +82,13 @@ const PACE_FLOOR = 1.05;
 /** Hints in whole seconds are rounded up: the slot may free up to this much earlier than stated. */
 const WHOLE_SECOND_MS = 1_000;
 
+/**
+ * What a key assumes its call past a reset left (see `KeyAllowance.zeroResetMs`) is the longest reset
+ * its recent spent answers stated, fading by this factor per answer: slots of a sliding log free
+ * unevenly, and a guess too short only risks a 429 while the answer itself soon says more.
+ */
+const ZERO_RESET_DECAY = 0.9;
+
 /** Grants a key remembers while it waits for an answer to count them against (see `KeyAllowance.sent`). */
 const MAX_SENT_SEQS = 256;
 
@@ -134,6 +141,7 @@ const SLOW_START: KeyAllowance = {
   got: 0,
   spanMs: 0,
   toSeq: -1,
+  zeroResetMs: 0,
 };
 
 /** Nothing learned and no slow start: the key has no use for an allowance. */
@@ -534,9 +542,13 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const sent = allowance.sent;
         const tracks = allowance.remaining >= 0;
         const full = tracks && sent.length >= MAX_SENT_SEQS;
+        // The one call after a stated reset passed: until an answer says more, it leaves the key as
+        // the last answer that said nothing remains did (see `KeyAllowance.zeroResetMs`).
+        const probes = allowance.remaining === 1 && allowance.resetAt <= now && allowance.zeroResetMs > 0;
         return {
           allowance: {
             ...allowance,
+            ...(probes ? { resetAt: now + allowance.zeroResetMs } : {}),
             remaining: allowance.remaining > 0 ? allowance.remaining - 1 : allowance.remaining,
             sent: !tracks ? sent : full ? [...sent.slice(1), { seq, at: now }] : [...sent, { seq, at: now }],
             countedTo: full ? (sent[0]?.seq ?? allowance.countedTo) : allowance.countedTo,
@@ -574,20 +586,34 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           : [];
         const since = knows ? later.length : context.inFlight;
         const remaining = Math.max(0, told.remaining - since);
-        // A rest for a spent allowance ends when a newer answer says requests and tokens remain.
+        const resetAt =
+          countedAt(context, deps.now(), event.latencyMs) +
+          told.resetMs +
+          resetMarginMs(told.resetMs, event.latencyMs);
+        // A rest for a spent allowance ends when a newer answer says requests and tokens remain, or
+        // — a rest the key assumed after its call past a reset — the answer to that very call (none
+        // sent after it) says the next slot frees sooner.
         const health = context.health;
+        const assumed =
+          knows && later.length === 0 && health.cooldownUntil === prior.resetAt && resetAt < prior.resetAt;
         const lifts =
-          remaining > 0 && event.restMs === undefined && health.reason === 'quota' && !recovering(health);
+          (remaining > 0 ? event.restMs === undefined : assumed) &&
+          health.reason === 'quota' &&
+          !recovering(health);
         return {
           ...(lifts ? { health: { ...health, cooldownUntil: 0, reason: null } } : {}),
           allowance: {
             ...prior,
             remaining,
-            resetAt:
-              countedAt(context, deps.now(), event.latencyMs) +
-              told.resetMs +
-              resetMarginMs(told.resetMs, event.latencyMs),
+            resetAt,
             heardSeq: event.seq,
+            zeroResetMs:
+              told.remaining === 0
+                ? Math.max(
+                    told.resetMs + resetMarginMs(told.resetMs, event.latencyMs),
+                    prior.zeroResetMs * ZERO_RESET_DECAY,
+                  )
+                : prior.zeroResetMs,
             sent: later,
             countedTo: knows ? prior.countedTo : context.lastLeaseSeq,
             slowCap: 0,

@@ -62,6 +62,36 @@ describe('learning from successful responses', () => {
     expect(pool.tryAcquire()).toBeUndefined();
   });
 
+  it('keeps sending one call per stated reset while the answers come back slower than slots free', async () => {
+    const { pool, clock } = await make(1);
+    const spent = { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '100ms' };
+    (await pool.acquire()).release({ headers: spent, latencyMs: 0 });
+    expect(pool.tryAcquire()).toBeUndefined();
+    // The reset (and a hundredth more, at least 1 ms) passes: one call goes out…
+    clock.advance(101);
+    const first = pool.tryAcquire();
+    expect(first).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    // …and, its answer still out, the key takes it as having left it where the last answer did:
+    // nothing remains for the reset that answer stated, then one more call.
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+    clock.advance(101);
+    const second = pool.tryAcquire();
+    expect(second).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    // The answer to the newest call says the next slot frees sooner than assumed: it wins.
+    clock.advance(20);
+    second?.release({
+      headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '30ms' },
+      latencyMs: 20,
+    });
+    const key = pool.snapshot().keys[0];
+    expect(key?.state).toBe('cooling');
+    expect(key?.cooldownUntil).toBeGreaterThanOrEqual(clock.now() + 10);
+    expect(key?.cooldownUntil).toBeLessThan(clock.now() + 81);
+    first?.release({ latencyMs: 141 });
+  });
+
   it('counts against an answer only the leases the provider had not counted: those granted after it', async () => {
     const { pool, clock } = await make(1);
     const told = (remaining: number) => ({
