@@ -721,6 +721,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const startedAt = event.type === 'lease.rateLimit' ? callStart(now, event.latencyMs) : now;
         // The 429s of leases granted before this rest began belong to the same episode: they
         // neither escalate nor extend an unhinted rest (a burst of ten is one rate limit, not ten).
+        // A rest for the key's own pace is no episode: a 429 in it begins one (and names it).
         const health = context.health;
         const sameEpisode = !hinted && health.cooldownUntil > now && health.reason === 'rate-limited';
         const learned = context.allowance ?? { ...SLOW_START, slowCap: 0, fromSeq: context.lastLeaseSeq };
@@ -763,7 +764,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             lastPenaltyAt: now,
             cooldownUntil,
             reason:
-              cooling && (!COOLING_REASONS.has(health.reason) || (hinted && beginsEpisode))
+              cooling &&
+              (!COOLING_REASONS.has(health.reason) || health.reason === 'paced' || (hinted && beginsEpisode))
                 ? 'rate-limited'
                 : health.reason,
           },

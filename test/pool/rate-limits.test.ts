@@ -189,6 +189,28 @@ describe('learning a pace from 429s', () => {
     expect(wider).toBeCloseTo(gap * 1.25, 0);
   });
 
+  it('takes the unhinted 429s of calls sent at its pace, together, as one rate limit: the rest does not escalate', async () => {
+    const { pool, clock } = await make(1);
+    const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    a?.release();
+    b?.release();
+    c?.release();
+    d?.rateLimited();
+    // The unhinted rest: a second. Then the key paces its grants.
+    clock.advance(1_000);
+    const first = pool.tryAcquire();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', reason: 'paced' });
+    clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+    const second = pool.tryAcquire();
+    expect(first && second).toBeTruthy();
+    // Both are refused, without a hint: one rate limit, one rest — the second does not double it.
+    first?.rateLimited();
+    const rest = pool.snapshot().keys[0];
+    expect(rest?.reason).toBe('rate-limited');
+    second?.rateLimited();
+    expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(rest?.cooldownUntil);
+  });
+
   it('asks no rest of a late 429 whose wait is already over', async () => {
     const { pool, clock } = await make(1);
     const lease = await pool.acquire();
