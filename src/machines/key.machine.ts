@@ -65,6 +65,8 @@ function externalNews(health: KeyHealth, event: SyncEvent, now: number): Partial
  */
 const SLOW_START_WINDOW = 10;
 const SLOW_START_DONE = 1_000;
+/** The slow-start cap a key restarts from when a 429 came before any success could teach a pace. */
+const RESTART_WINDOW = 1;
 
 /**
  * AIMD on a learned pace. A 429 of a paced lease widens the gap by PACE_BACKOFF (by
@@ -226,10 +228,13 @@ function learnedPace(
     (rounded ? freesAt - WHOLE_SECOND_MS + 1 : freesAt) - allowance.since,
     1,
   );
-  // Nothing got through and no wait was stated: no pace to learn; the next episode may tell. Nothing
-  // got through yet before a stated wait: one call per span, until the episode's late answers say more.
+  // Nothing got through and no wait was stated: no pace to learn; the next episode may tell — sent
+  // from one call at a time, a cap widened by each success (slow start again, as TCP's after a
+  // timeout), or the key's slow calls would be refused by the burst before any could teach a pace.
+  // Nothing got through yet before a stated wait: one call per span, until the episode's late
+  // answers say more.
   if (allowance.got === 0 && !(hintMs !== undefined && hintMs > 0)) {
-    return { ...allowance, slowCap: 0, since: 0, fromSeq: lastLeaseSeq };
+    return { ...allowance, slowCap: RESTART_WINDOW, since: 0, fromSeq: lastLeaseSeq };
   }
   const got = Math.max(1, allowance.got);
   const exact = hintMs !== undefined && !rounded;

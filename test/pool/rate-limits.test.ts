@@ -211,6 +211,20 @@ describe('learning a pace from 429s', () => {
     expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(rest?.cooldownUntil);
   });
 
+  it('sends one call at a time again, widening with each success, when a 429 came before any success could teach a pace', async () => {
+    const { pool, clock } = await make(1);
+    const burst = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    for (const lease of burst) lease?.rateLimited();
+    clock.advance(1_000);
+    const first = pool.tryAcquire();
+    expect(first).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'busy', reason: 'slow-start', maxConcurrent: 1 });
+    first?.release();
+    expect([pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
+    expect(pool.tryAcquire()).toBeUndefined();
+  });
+
   it('asks no rest of a late 429 whose wait is already over', async () => {
     const { pool, clock } = await make(1);
     const lease = await pool.acquire();
