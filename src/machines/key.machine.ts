@@ -615,7 +615,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             zeroResetMs:
               told.remaining === 0
                 ? Math.max(
-                    told.resetMs + resetMarginMs(told.resetMs, event.latencyMs),
+                    told.resetMs + resetMarginMs(told.resetMs, undefined),
                     prior.zeroResetMs * ZERO_RESET_DECAY,
                   )
                 : prior.zeroResetMs,

@@ -178,7 +178,7 @@ export interface KeyAllowance {
   readonly toSeq: number;
   /**
    * The longest reset the recent answers that said nothing remains stated (ms, each answer's
-   * margin included; it fades by a tenth per such answer); 0 = none yet. A call sent
+   * and a hundredth more; it fades by a tenth per such answer); 0 = none yet. A call sent
    * once a stated reset has passed, before any answer says more, is taken to leave the key as that
    * answer did: nothing remains until this much later (so a key whose answers come back slower than
    * its slots free keeps sending, one call per freed slot, instead of waiting for each answer).

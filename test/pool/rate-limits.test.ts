@@ -92,6 +92,22 @@ describe('learning from successful responses', () => {
     first?.release({ latencyMs: 141 });
   });
 
+  it('assumes the stated reset after such a call, without the slack a slow answer adds to when it was counted', async () => {
+    const { pool, clock } = await make(1);
+    (await pool.acquire()).release({ latencyMs: 300 });
+    const slow = pool.tryAcquire();
+    clock.advance(300);
+    slow?.release({
+      headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1s' },
+      latencyMs: 300,
+    });
+    clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+    expect(pool.tryAcquire()).toBeDefined();
+    // The call goes out now: only its transit is uncertain (a hundredth of the reset), not the
+    // 300 ms answer's (a tenth of it).
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_010 });
+  });
+
   it('counts against an answer only the leases the provider had not counted: those granted after it', async () => {
     const { pool, clock } = await make(1);
     const told = (remaining: number) => ({
