@@ -80,6 +80,11 @@ const PACE_BACKOFF = 1.25;
 const PACE_BACKOFF_UNHINTED = 1.5;
 const PACE_PROBE = 64;
 const PACE_FLOOR = 1.05;
+/**
+ * An unhinted 429 places the limit less well (and costs a whole escalating rest): the key stays
+ * this much above the gap that drew it instead — as `lossGapMs`, the floor is kept scaled.
+ */
+const PACE_FLOOR_UNHINTED = 1.1;
 
 /** Hints in whole seconds are rounded up: the slot may free up to this much earlier than stated. */
 const WHOLE_SECOND_MS = 1_000;
@@ -213,7 +218,8 @@ function learnedPace(
       ...allowance,
       slowCap: 0,
       gapMs,
-      lossGapMs: allowance.gapMs,
+      lossGapMs:
+        hintMs === undefined ? (allowance.gapMs * PACE_FLOOR_UNHINTED) / PACE_FLOOR : allowance.gapMs,
       nextAt: Math.max(allowance.nextAt, freesAt + gapMs),
       fromSeq: lastLeaseSeq,
       since: 0,

@@ -159,7 +159,10 @@ export interface KeyAllowance {
   readonly slowCap: number;
   /** Learned pace: ms between grants; 0 = not paced. */
   readonly gapMs: number;
-  /** The gap at which the pace last drew a 429 (ms); 0 = none yet. Near it the gap narrows slowly. */
+  /**
+   * The gap at which the pace last drew a 429 (ms; scaled by 1.1 / 1.05 when that 429 stated no
+   * wait); 0 = none yet. Successes narrow the gap to no less than 1.05 times it.
+   */
   readonly lossGapMs: number;
   /** The pace's meter: when the next lease may be granted (epoch ms, as an rpm budget's). */
   readonly nextAt: number;

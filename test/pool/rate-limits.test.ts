@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memoryStorage, NoAvailableKeyError } from '../../src/index.js';
+import { type KeyPool, memoryStorage, NoAvailableKeyError } from '../../src/index.js';
 import { SimulatedProvider } from '../../src/sim/index.js';
 import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../helpers.js';
 
@@ -164,6 +164,15 @@ describe('learning from successful responses', () => {
   });
 });
 
+/** A new key gets three calls through, and the fourth is refused without a hint. */
+function threeThroughThenRefused(pool: Pick<KeyPool, 'tryAcquire'>): void {
+  const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+  a?.release();
+  b?.release();
+  c?.release();
+  d?.rateLimited();
+}
+
 describe('learning a pace from 429s', () => {
   it('spaces its grants at the pace a 429 showed, instead of bursting after the rest', async () => {
     const { pool, clock } = await make(1);
@@ -207,11 +216,7 @@ describe('learning a pace from 429s', () => {
 
   it('takes the unhinted 429s of calls sent at its pace, together, as one rate limit: the rest does not escalate', async () => {
     const { pool, clock } = await make(1);
-    const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
-    a?.release();
-    b?.release();
-    c?.release();
-    d?.rateLimited();
+    threeThroughThenRefused(pool);
     // The unhinted rest: a second. Then the key paces its grants.
     clock.advance(1_000);
     const first = pool.tryAcquire();
@@ -239,6 +244,26 @@ describe('learning a pace from 429s', () => {
     first?.release();
     expect([pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
     expect(pool.tryAcquire()).toBeUndefined();
+  });
+
+  it('stays a tenth above the gap that drew an unhinted 429 (a twentieth when hinted) as successes narrow it', async () => {
+    const { pool, clock } = await make(1);
+    // Three through in the second the unhinted rest assumes: a third of a second apart.
+    threeThroughThenRefused(pool);
+    const waitOut = () =>
+      clock.advance(Math.max(0, (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now()));
+    waitOut();
+    // A call at that pace is refused too, unhinted: the gap that drew it was 1 000 / 3 ms.
+    pool.tryAcquire()?.rateLimited();
+    let gap = 0;
+    for (let i = 0; i < 200; i += 1) {
+      waitOut();
+      const lease = pool.tryAcquire();
+      expect(lease).toBeDefined();
+      gap = (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now();
+      lease?.release();
+    }
+    expect(gap).toBeCloseTo((1_000 / 3) * 1.1, 0);
   });
 
   it('asks no rest of a late 429 whose wait is already over', async () => {
