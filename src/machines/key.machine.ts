@@ -65,6 +65,8 @@ function externalNews(health: KeyHealth, event: SyncEvent, now: number): Partial
  */
 const SLOW_START_WINDOW = 10;
 const SLOW_START_DONE = 1_000;
+/** The slow-start cap a key restarts from when a 429 came before any success could teach a pace. */
+const RESTART_WINDOW = 1;
 
 /**
  * AIMD on a learned pace. A 429 of a paced lease widens the gap by PACE_BACKOFF (by
@@ -78,9 +80,21 @@ const PACE_BACKOFF = 1.25;
 const PACE_BACKOFF_UNHINTED = 1.5;
 const PACE_PROBE = 64;
 const PACE_FLOOR = 1.05;
+/**
+ * An unhinted 429 places the limit less well (and costs a whole escalating rest): the key stays
+ * this much above the gap that drew it instead — as `lossGapMs`, the floor is kept scaled.
+ */
+const PACE_FLOOR_UNHINTED = 1.1;
 
 /** Hints in whole seconds are rounded up: the slot may free up to this much earlier than stated. */
 const WHOLE_SECOND_MS = 1_000;
+
+/**
+ * What a key assumes its call past a reset left (see `KeyAllowance.zeroResetMs`) is the longest reset
+ * its recent spent answers stated, fading by this factor per answer: slots of a sliding log free
+ * unevenly, and a guess too short only risks a 429 while the answer itself soon says more.
+ */
+const ZERO_RESET_DECAY = 0.9;
 
 /** Grants a key remembers while it waits for an answer to count them against (see `KeyAllowance.sent`). */
 const MAX_SENT_SEQS = 256;
@@ -134,6 +148,7 @@ const SLOW_START: KeyAllowance = {
   got: 0,
   spanMs: 0,
   toSeq: -1,
+  zeroResetMs: 0,
 };
 
 /** Nothing learned and no slow start: the key has no use for an allowance. */
@@ -203,7 +218,8 @@ function learnedPace(
       ...allowance,
       slowCap: 0,
       gapMs,
-      lossGapMs: allowance.gapMs,
+      lossGapMs:
+        hintMs === undefined ? (allowance.gapMs * PACE_FLOOR_UNHINTED) / PACE_FLOOR : allowance.gapMs,
       nextAt: Math.max(allowance.nextAt, freesAt + gapMs),
       fromSeq: lastLeaseSeq,
       since: 0,
@@ -218,10 +234,13 @@ function learnedPace(
     (rounded ? freesAt - WHOLE_SECOND_MS + 1 : freesAt) - allowance.since,
     1,
   );
-  // Nothing got through and no wait was stated: no pace to learn; the next episode may tell. Nothing
-  // got through yet before a stated wait: one call per span, until the episode's late answers say more.
+  // Nothing got through and no wait was stated: no pace to learn; the next episode may tell — sent
+  // from one call at a time, a cap widened by each success (slow start again, as TCP's after a
+  // timeout), or the key's slow calls would be refused by the burst before any could teach a pace.
+  // Nothing got through yet before a stated wait: one call per span, until the episode's late
+  // answers say more.
   if (allowance.got === 0 && !(hintMs !== undefined && hintMs > 0)) {
-    return { ...allowance, slowCap: 0, since: 0, fromSeq: lastLeaseSeq };
+    return { ...allowance, slowCap: RESTART_WINDOW, since: 0, fromSeq: lastLeaseSeq };
   }
   const got = Math.max(1, allowance.got);
   const exact = hintMs !== undefined && !rounded;
@@ -563,9 +582,13 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const sent = allowance.sent;
         const tracks = allowance.remaining >= 0;
         const full = tracks && sent.length >= MAX_SENT_SEQS;
+        // The one call after a stated reset passed: until an answer says more, it leaves the key as
+        // the last answer that said nothing remains did (see `KeyAllowance.zeroResetMs`).
+        const probes = allowance.remaining === 1 && allowance.resetAt <= now && allowance.zeroResetMs > 0;
         return {
           allowance: {
             ...allowance,
+            ...(probes ? { resetAt: now + allowance.zeroResetMs } : {}),
             remaining: allowance.remaining > 0 ? allowance.remaining - 1 : allowance.remaining,
             sent: !tracks ? sent : full ? [...sent.slice(1), { seq, at: now }] : [...sent, { seq, at: now }],
             countedTo: full ? (sent[0]?.seq ?? allowance.countedTo) : allowance.countedTo,
@@ -603,20 +626,34 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           : [];
         const since = knows ? later.length : context.inFlight;
         const remaining = Math.max(0, told.remaining - since);
-        // A rest for a spent allowance ends when a newer answer says requests and tokens remain.
+        const resetAt =
+          countedAt(context, deps.now(), event.latencyMs) +
+          told.resetMs +
+          resetMarginMs(told.resetMs, event.latencyMs);
+        // A rest for a spent allowance ends when a newer answer says requests and tokens remain, or
+        // — a rest the key assumed after its call past a reset — the answer to that very call (none
+        // sent after it) says the next slot frees sooner.
         const health = context.health;
+        const assumed =
+          knows && later.length === 0 && health.cooldownUntil === prior.resetAt && resetAt < prior.resetAt;
         const lifts =
-          remaining > 0 && event.restMs === undefined && health.reason === 'quota' && !recovering(health);
+          (remaining > 0 ? event.restMs === undefined : assumed) &&
+          health.reason === 'quota' &&
+          !recovering(health);
         return {
           ...(lifts ? { health: { ...health, cooldownUntil: 0, reason: null } } : {}),
           allowance: {
             ...prior,
             remaining,
-            resetAt:
-              countedAt(context, deps.now(), event.latencyMs) +
-              told.resetMs +
-              resetMarginMs(told.resetMs, event.latencyMs),
+            resetAt,
             heardSeq: event.seq,
+            zeroResetMs:
+              told.remaining === 0
+                ? Math.max(
+                    told.resetMs + resetMarginMs(told.resetMs, undefined),
+                    prior.zeroResetMs * ZERO_RESET_DECAY,
+                  )
+                : prior.zeroResetMs,
             sent: later,
             countedTo: knows ? prior.countedTo : context.lastLeaseSeq,
             slowCap: 0,
@@ -725,6 +762,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const startedAt = event.type === 'lease.rateLimit' ? callStart(now, event.latencyMs) : now;
         // The 429s of leases granted before this rest began belong to the same episode: they
         // neither escalate nor extend an unhinted rest (a burst of ten is one rate limit, not ten).
+        // A rest for the key's own pace is no episode: a 429 in it begins one (and names it).
         const health = context.health;
         const sameEpisode = !hinted && health.cooldownUntil > now && health.reason === 'rate-limited';
         const learned = context.allowance ?? { ...SLOW_START, slowCap: 0, fromSeq: context.lastLeaseSeq };
@@ -767,7 +805,8 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             lastPenaltyAt: now,
             cooldownUntil,
             reason:
-              cooling && (!COOLING_REASONS.has(health.reason) || (hinted && beginsEpisode))
+              cooling &&
+              (!COOLING_REASONS.has(health.reason) || health.reason === 'paced' || (hinted && beginsEpisode))
                 ? 'rate-limited'
                 : health.reason,
           },

@@ -159,7 +159,10 @@ export interface KeyAllowance {
   readonly slowCap: number;
   /** Learned pace: ms between grants; 0 = not paced. */
   readonly gapMs: number;
-  /** The gap at which the pace last drew a 429 (ms); 0 = none yet. Near it the gap narrows slowly. */
+  /**
+   * The gap at which the pace last drew a 429 (ms; scaled by 1.1 / 1.05 when that 429 stated no
+   * wait); 0 = none yet. Successes narrow the gap to no less than 1.05 times it.
+   */
   readonly lossGapMs: number;
   /** The pace's meter: when the next lease may be granted (epoch ms, as an rpm budget's). */
   readonly nextAt: number;
@@ -176,6 +179,14 @@ export interface KeyAllowance {
   readonly spanMs: number;
   /** Leases up to this grant sequence still count toward `got` after the 429; −1 = the episode is open. */
   readonly toSeq: number;
+  /**
+   * The longest reset the recent answers that said nothing remains stated (ms, each answer's
+   * and a hundredth more; it fades by a tenth per such answer); 0 = none yet. A call sent
+   * once a stated reset has passed, before any answer says more, is taken to leave the key as that
+   * answer did: nothing remains until this much later (so a key whose answers come back slower than
+   * its slots free keeps sending, one call per freed slot, instead of waiting for each answer).
+   */
+  readonly zeroResetMs: number;
 }
 
 /**

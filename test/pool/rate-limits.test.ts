@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memoryStorage, NoAvailableKeyError } from '../../src/index.js';
+import { type KeyPool, memoryStorage, NoAvailableKeyError } from '../../src/index.js';
 import { SimulatedProvider } from '../../src/sim/index.js';
 import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../helpers.js';
 
@@ -62,6 +62,52 @@ describe('learning from successful responses', () => {
     expect(pool.tryAcquire()).toBeUndefined();
   });
 
+  it('keeps sending one call per stated reset while the answers come back slower than slots free', async () => {
+    const { pool, clock } = await make(1);
+    const spent = { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '100ms' };
+    (await pool.acquire()).release({ headers: spent, latencyMs: 0 });
+    expect(pool.tryAcquire()).toBeUndefined();
+    // The reset (and a hundredth more, at least 1 ms) passes: one call goes out…
+    clock.advance(101);
+    const first = pool.tryAcquire();
+    expect(first).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    // …and, its answer still out, the key takes it as having left it where the last answer did:
+    // nothing remains for the reset that answer stated, then one more call.
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+    clock.advance(101);
+    const second = pool.tryAcquire();
+    expect(second).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    // The answer to the newest call says the next slot frees sooner than assumed: it wins.
+    clock.advance(20);
+    second?.release({
+      headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '30ms' },
+      latencyMs: 20,
+    });
+    const key = pool.snapshot().keys[0];
+    expect(key?.state).toBe('cooling');
+    expect(key?.cooldownUntil).toBeGreaterThanOrEqual(clock.now() + 10);
+    expect(key?.cooldownUntil).toBeLessThan(clock.now() + 81);
+    first?.release({ latencyMs: 141 });
+  });
+
+  it('assumes the stated reset after such a call, without the slack a slow answer adds to when it was counted', async () => {
+    const { pool, clock } = await make(1);
+    (await pool.acquire()).release({ latencyMs: 300 });
+    const slow = pool.tryAcquire();
+    clock.advance(300);
+    slow?.release({
+      headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1s' },
+      latencyMs: 300,
+    });
+    clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+    expect(pool.tryAcquire()).toBeDefined();
+    // The call goes out now: only its transit is uncertain (a hundredth of the reset), not the
+    // 300 ms answer's (a tenth of it).
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 1_010 });
+  });
+
   it('counts against an answer only the leases the provider had not counted: those granted after it', async () => {
     const { pool, clock } = await make(1);
     const told = (remaining: number) => ({
@@ -118,6 +164,15 @@ describe('learning from successful responses', () => {
   });
 });
 
+/** A new key gets three calls through, and the fourth is refused without a hint. */
+function threeThroughThenRefused(pool: Pick<KeyPool, 'tryAcquire'>): void {
+  const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+  a?.release();
+  b?.release();
+  c?.release();
+  d?.rateLimited();
+}
+
 describe('learning a pace from 429s', () => {
   it('spaces its grants at the pace a 429 showed, instead of bursting after the rest', async () => {
     const { pool, clock } = await make(1);
@@ -157,6 +212,58 @@ describe('learning a pace from 429s', () => {
     paced?.rateLimited({ retryAfterMs: 0 });
     const wider = (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now();
     expect(wider).toBeCloseTo(gap * 1.25, 0);
+  });
+
+  it('takes the unhinted 429s of calls sent at its pace, together, as one rate limit: the rest does not escalate', async () => {
+    const { pool, clock } = await make(1);
+    threeThroughThenRefused(pool);
+    // The unhinted rest: a second. Then the key paces its grants.
+    clock.advance(1_000);
+    const first = pool.tryAcquire();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', reason: 'paced' });
+    clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+    const second = pool.tryAcquire();
+    expect(first && second).toBeTruthy();
+    // Both are refused, without a hint: one rate limit, one rest — the second does not double it.
+    first?.rateLimited();
+    const rest = pool.snapshot().keys[0];
+    expect(rest?.reason).toBe('rate-limited');
+    second?.rateLimited();
+    expect(pool.snapshot().keys[0]?.cooldownUntil).toBe(rest?.cooldownUntil);
+  });
+
+  it('sends one call at a time again, widening with each success, when a 429 came before any success could teach a pace', async () => {
+    const { pool, clock } = await make(1);
+    const burst = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    for (const lease of burst) lease?.rateLimited();
+    clock.advance(1_000);
+    const first = pool.tryAcquire();
+    expect(first).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'busy', reason: 'slow-start', maxConcurrent: 1 });
+    first?.release();
+    expect([pool.tryAcquire(), pool.tryAcquire()].every(Boolean)).toBe(true);
+    expect(pool.tryAcquire()).toBeUndefined();
+  });
+
+  it('stays a tenth above the gap that drew an unhinted 429 (a twentieth when hinted) as successes narrow it', async () => {
+    const { pool, clock } = await make(1);
+    // Three through in the second the unhinted rest assumes: a third of a second apart.
+    threeThroughThenRefused(pool);
+    const waitOut = () =>
+      clock.advance(Math.max(0, (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now()));
+    waitOut();
+    // A call at that pace is refused too, unhinted: the gap that drew it was 1 000 / 3 ms.
+    pool.tryAcquire()?.rateLimited();
+    let gap = 0;
+    for (let i = 0; i < 200; i += 1) {
+      waitOut();
+      const lease = pool.tryAcquire();
+      expect(lease).toBeDefined();
+      gap = (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now();
+      lease?.release();
+    }
+    expect(gap).toBeCloseTo((1_000 / 3) * 1.1, 0);
   });
 
   it('asks no rest of a late 429 whose wait is already over', async () => {
