@@ -1,16 +1,15 @@
 import { StorageError } from '../errors.js';
-import type { KeyContext, KeyInput, KeyReason, KeyStateName } from '../machines/key.types.js';
+import {
+  KEY_REASONS,
+  type KeyContext,
+  type KeyInput,
+  type KeyReason,
+  type KeyStateName,
+} from '../machines/key.types.js';
 import { KEY_RECORD_VERSION, type KeyRecord } from './types.js';
 
-/** The reasons a stored record may give. */
-export const REASONS: ReadonlySet<string> = new Set([
-  'rate-limited',
-  'budget',
-  'quota',
-  'failures',
-  'revoked',
-  'disabled',
-]);
+/** The reasons a stored record may give: every reason a key can hold (one list, so a new one is never refused on load). */
+export const REASONS: ReadonlySet<string> = new Set<string>(KEY_REASONS);
 
 /** The record to persist for a key's current context. `busy` is stored as `available`. */
 export function toRecord(context: KeyContext, state: KeyStateName, writer: string, now: number): KeyRecord {

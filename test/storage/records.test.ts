@@ -54,6 +54,17 @@ describe.each(ALL_FACTORIES)('$name store: nothing it writes is unreadable', (fa
     await adapter.close?.();
   });
 
+  it.each(['paced', 'slow-start', 'rate-limited', 'quota'] as const)(
+    'saves and loads a key resting with reason %s, as every reason a key can hold',
+    async (reason) => {
+      const adapter = factory.create(await makeTempDir()).open();
+      const resting = makeRecord(ID_A, { state: 'cooling', reason, cooldownUntil: 5_000 });
+      await adapter.save([resting]);
+      expect((await adapter.load([ID_A])).get(ID_A)?.reason).toBe(reason);
+      await adapter.close?.();
+    },
+  );
+
   it('stores only the fields of a record, so that what is saved is what loads', async () => {
     const adapter = factory.create(await makeTempDir()).open();
     const withExtra = { ...makeRecord(ID_A, { successes: 1 }), secretive: 'not a record field' };
