@@ -19,8 +19,15 @@ export type StrategyName = 'least-busy' | 'round-robin' | 'weighted' | 'latency'
 export const STRATEGIES: readonly StrategyName[] = ['least-busy', 'round-robin', 'weighted', 'latency'];
 const KEY_COUNTS = [10, 1_000, 10_000] as const;
 
-/** BENCH.md B1 targets. */
-export const B1_TARGETS = { minPairsPerSecond: 100_000, maxAcquireP99NsAt1000: 50_000 } as const;
+/**
+ * BENCH.md B1 targets: ≥ 100 000 pairs/s at 10 keys; at 1 000 and 10 000 keys ≥ 0.8 × the XState floor
+ * measured in the same run; acquire p99 ≤ 50 µs at 1 000 keys.
+ */
+export const B1_TARGETS = {
+  minPairsPerSecond: 100_000,
+  minFloorRatio: 0.8,
+  maxAcquireP99NsAt1000: 50_000,
+} as const;
 const SEED_FIGURES: Readonly<Record<number, string>> = {
   10: '42 500 pairs/s',
   1000: '2 000 pairs/s',
@@ -144,15 +151,19 @@ export async function b1Scenario(
       );
       figures[`${strategy} ${n}`] = { ...run, ratioToReference: versus, ratioToFloor: ofFloor };
       const scenario = `B1 ${strategy} ${n} keys`;
-      // The throughput target is for 10 and 10 000 keys.
-      const throughputTarget = n !== 1_000;
+      // At 10 keys an absolute target; at 1 000 and 10 000 a share of the design's own floor.
+      const absolute = n === 10;
       rows.push({
         scenario,
         figure: 'pairs/s (× reference; × XState floor)',
         value: `${formatNumber(run.pairsPerSecond)} (${formatNumber(versus, 2)} ×; ${formatNumber(ofFloor, 2)} ×)`,
-        target: throughputTarget ? `≥ ${formatNumber(B1_TARGETS.minPairsPerSecond)}` : '',
+        target: absolute
+          ? `≥ ${formatNumber(B1_TARGETS.minPairsPerSecond)}`
+          : `≥ ${formatNumber(B1_TARGETS.minFloorRatio, 1)} × floor`,
         seed: strategy === 'least-busy' ? (SEED_FIGURES[n] ?? '') : '',
-        verdict: throughputTarget ? atLeast(run.pairsPerSecond, B1_TARGETS.minPairsPerSecond) : '—',
+        verdict: absolute
+          ? atLeast(run.pairsPerSecond, B1_TARGETS.minPairsPerSecond)
+          : atLeast(ofFloor, B1_TARGETS.minFloorRatio),
       });
       const latencyTarget = n === 1_000;
       rows.push({
