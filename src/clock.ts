@@ -1,6 +1,12 @@
 import { createPreciseTimer } from './precise-timer.js';
 
 /**
+ * The longest wait (ms) a timer can hold: Node's `setTimeout` overflows beyond 2^31 − 1 ms (about
+ * 24.8 days) and fires after 1 ms instead. Every duration option is bounded by it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * The one source of time in KeyMesh. Machines, the pool and storage read `now()` from it and
  * schedule through it; nothing in `src/` calls `Date.now()` or the global timers directly, so a
  * virtual clock can drive the whole library deterministically.

@@ -77,7 +77,8 @@ export class HintScreen {
 
   #screen(ms: number | undefined, maxMs: number): number | undefined {
     if (ms === undefined) return undefined;
-    if (isUsableHint(ms, maxMs)) return ms;
+    // A zero or negative wait means "now" (SPEC §2).
+    if (isUsableHint(ms, maxMs)) return Math.max(0, ms);
     this.#onIgnored();
     return undefined;
   }

@@ -55,7 +55,6 @@ import {
   type KeyConfig,
   type KeyPoolOptions,
   keySettings,
-  MAX_TIMER_MS,
   type NormalizedKey,
   type NormalizedOptions,
   normalizeAcquireOptions,
@@ -115,11 +114,6 @@ interface PendingAcquire {
   tokens: number;
   /** True while this waiter holds the process open (see `Clock.keepAlive`). */
   holds: boolean;
-}
-
-/** A provider's wait hint: `undefined` for none (or `NaN`), at most what a timer can hold. */
-function waitHint(value: number | undefined): number | undefined {
-  return value === undefined || Number.isNaN(value) ? undefined : Math.min(Math.max(value, 0), MAX_TIMER_MS);
 }
 
 const RESTORED = Symbol('restored');
@@ -711,9 +705,9 @@ export class KeyPool {
     }
     const options = outcome.options;
     const retryAfterMs =
-      waitHint(this.#hints.rateLimit(options?.retryAfterMs ?? options?.cooldownMs)) ??
+      this.#hints.rateLimit(options?.retryAfterMs ?? options?.cooldownMs) ??
       (options?.headers
-        ? waitHint(this.#hints.rateLimit(waitFromHeaders(options.headers, this.#time.wallNow())))
+        ? this.#hints.rateLimit(waitFromHeaders(options.headers, this.#time.wallNow()))
         : undefined);
     const latencyMs = Math.max(0, this.#time.now() - lease.startedAt);
     entry?.ref.send({ type: 'lease.rateLimit', seq, retryAfterMs, latencyMs });

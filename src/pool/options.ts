@@ -1,5 +1,5 @@
 import type { InspectionEvent, Observer } from 'xstate';
-import { type Clock, clockReadingFault, systemClock } from '../clock.js';
+import { type Clock, clockReadingFault, MAX_TIMER_MS, systemClock } from '../clock.js';
 import { InvalidConfigError } from '../errors.js';
 import { type BudgetLimits, hasBudget } from '../limits/budget.js';
 import { DEFAULT_HINT_BOUNDS } from '../limits/hints.js';
@@ -186,11 +186,7 @@ const KEY_FIELDS: readonly string[] = [
 const RECOVERY_FIELDS: readonly string[] = ['initialDelayMs', 'maxDelayMs'];
 const OUTAGE_FIELDS: readonly string[] = ['windowMs', 'initialBackoffMs', 'maxBackoffMs'];
 
-/**
- * The longest wait (ms) a timer can hold: Node's `setTimeout` overflows beyond 2^31 − 1 ms (about
- * 24.8 days) and fires after 1 ms instead. Every duration option is bounded by it.
- */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS };
 
 /** A number of ms in [0, {@link MAX_TIMER_MS}]; `Infinity` too where `allowInfinity`. */
 export function checkDuration(field: string, value: unknown, allowInfinity: boolean): number {

@@ -1,11 +1,9 @@
-import type { Clock } from '../clock.js';
+import { type Clock, MAX_TIMER_MS } from '../clock.js';
 import { InvalidConfigError, KeyMeshError, StorageError } from '../errors.js';
 import type { KeyRecord, StorageAdapter } from './types.js';
 
 /** Default of `storageTimeoutMs`: how long `KeyPool.create` and `addKey` wait for `load()` (ms). */
 export const DEFAULT_STORAGE_TIMEOUT_MS = 30_000;
-/** The longest delay a Node.js timer holds (ms); a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Checks the `storageTimeoutMs` option: a number of ms in [1, 2³¹ − 1], default 30 000. */
 export function checkStorageTimeoutMs(value: unknown): number {
