@@ -275,6 +275,87 @@ function anthropicBucket(headers: HeadersInput, kind: string, now: number): Buck
 }
 
 /**
+ * A bare-number reset of the generic headers: delta-seconds (IETF `RateLimit-Reset`, most gateways),
+ * or — GitHub's and many APIs' `X-RateLimit-Reset` — the epoch second it happens. A number that,
+ * read as an epoch second, lands after `now` and within a year of it is that instant (no delta of
+ * 30 years is meant as a wait); anything else is delta-seconds.
+ */
+const YEAR_MS = 366 * 86_400_000;
+function parseGenericReset(value: string | undefined, now: number): number | undefined {
+  if (value === undefined || !DECIMAL.test(value)) return parseReset(value, now);
+  const seconds = Number(value);
+  const asInstant = seconds * 1000 - now;
+  if (asInstant >= 0 && asInstant <= YEAR_MS) return wholeMs(asInstant);
+  // An epoch second just past (the answer travelled): reset now, not in 55 years.
+  if (asInstant < 0 && asInstant > -YEAR_MS) return 0;
+  return wholeMs(seconds * 1000);
+}
+
+/**
+ * The generic, unsuffixed request counters: `X-RateLimit-{Limit,Remaining,Reset}` (GitHub, most API
+ * gateways and proxies) and the IETF draft's `RateLimit-{Limit,Remaining,Reset}`. A `Limit` may carry
+ * a quota policy after the count (`"100, 100;w=60"`): the count before it is read.
+ */
+function genericBucket(headers: HeadersInput, prefix: string, now: number): Bucket | undefined {
+  const limitText = readHeader(headers, `${prefix}-limit`);
+  const limit = parseCount(limitText?.split(/[,;]/, 1)[0]?.trim());
+  if (limit === 0) return undefined;
+  const bucket = {
+    limit,
+    remaining: parseCount(readHeader(headers, `${prefix}-remaining`)),
+    resetMs: parseGenericReset(readHeader(headers, `${prefix}-reset`), now),
+  };
+  return bucket.limit === undefined && bucket.remaining === undefined && bucket.resetMs === undefined
+    ? undefined
+    : bucket;
+}
+
+const STRUCTURED_PARAM = /(?:^|[;,\s])(limit|remaining|reset|r|t)\s*=\s*(\d+(?:\.\d+)?)(?=$|[;,\s])/g;
+
+function structuredParams(text: string): Map<string, number> {
+  const params = new Map<string, number>();
+  for (const [, name, value] of text.matchAll(STRUCTURED_PARAM))
+    if (name !== undefined && value !== undefined && !params.has(name)) params.set(name, Number(value));
+  return params;
+}
+
+/**
+ * The IETF draft's single `RateLimit` field, in either of its published forms:
+ * `limit=100, remaining=50, reset=30` (drafts 03–07: one policy) or `"default";r=50;t=30` (draft 08
+ * on: a list of policies, `r` the remaining quota units, `t` seconds until they reset). Of several
+ * policies the one with the least remaining binds, and the later reset among those.
+ */
+function structuredBucket(headers: HeadersInput): Bucket | undefined {
+  const text = readHeader(headers, 'ratelimit');
+  if (text === undefined) return undefined;
+  const whole = structuredParams(text);
+  if (!whole.has('r') && !whole.has('t')) {
+    const limit = whole.get('limit');
+    const remaining = whole.get('remaining');
+    const reset = whole.get('reset');
+    if (limit === undefined && remaining === undefined && reset === undefined) return undefined;
+    return {
+      limit: limit === undefined ? undefined : parseCount(String(limit)),
+      remaining: remaining === undefined ? undefined : parseCount(String(remaining)),
+      resetMs: reset === undefined ? undefined : wholeMs(reset * 1000),
+    };
+  }
+  const policies: Bucket[] = [];
+  for (const item of text.split(',')) {
+    const params = structuredParams(item);
+    const remaining = params.get('r');
+    const reset = params.get('t');
+    if (remaining === undefined && reset === undefined) continue;
+    policies.push({
+      limit: undefined,
+      remaining: remaining === undefined ? undefined : parseCount(String(remaining)),
+      resetMs: reset === undefined ? undefined : wholeMs(reset * 1000),
+    });
+  }
+  return bindingBucket(policies);
+}
+
+/**
  * Reads the provider's rate-limit counters from a response's headers:
  *
  * - explicit waits: `retry-after-ms` (OpenAI SDKs), `x-ms-retry-after-ms` (Azure), `retry-after`
@@ -284,6 +365,10 @@ function anthropicBucket(headers: HeadersInput, kind: string, now: number): Buck
  * - Anthropic: `anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`,
  *   resets as RFC 3339 timestamps. Priority Tier headers are not read: they describe a separate,
  *   committed capacity.
+ * - any other HTTP API, read as request counters: `x-ratelimit-{limit,remaining,reset}` (GitHub and
+ *   most gateways; a reset that reads as an epoch second within the next year is that instant, else
+ *   seconds), the IETF draft's `ratelimit-{limit,remaining,reset}` (seconds) and its single
+ *   `ratelimit` field (`limit=…, remaining=…, reset=…` or `"policy";r=…;t=…`).
  *
  * Where several token buckets are present, the fields describe the binding one (see
  * {@link RateLimitInfo}). Garbage values are ignored; this never throws.
@@ -299,6 +384,9 @@ export function parseRateLimitHeaders(
   const requests = bindingBucket([
     openAiBucket(headers, 'requests', now),
     anthropicBucket(headers, 'requests', now),
+    genericBucket(headers, 'x-ratelimit', now),
+    genericBucket(headers, 'ratelimit', now),
+    structuredBucket(headers),
   ]);
   const tokens = bindingBucket([
     openAiBucket(headers, 'tokens', now),

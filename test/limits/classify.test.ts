@@ -364,6 +364,16 @@ describe('classifyOutcome: plain HTTP', () => {
       expected: { kind: 'rate-limited', scope: 'key', status: 429 },
     },
     {
+      name: 'reads a 429 whose generic X-RateLimit-* headers say nothing remains until a delta-seconds reset',
+      input: { status: 429, headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '5' } },
+      expected: { kind: 'rate-limited', retryAfterMs: 5_000, scope: 'key', status: 429 },
+    },
+    {
+      name: 'reads a 429 whose IETF RateLimit field (draft 08 form) says nothing remains for 7 s',
+      input: new Response(null, { status: 429, headers: { RateLimit: '"default";r=0;t=7' } }),
+      expected: { kind: 'rate-limited', retryAfterMs: 7_000, scope: 'key', status: 429 },
+    },
+    {
       name: 'reads a bare status number',
       input: 429,
       expected: { kind: 'rate-limited', scope: 'key', status: 429 },

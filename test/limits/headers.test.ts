@@ -214,3 +214,70 @@ describe('parseRateLimitHeaders', () => {
     expect(parseRateLimitHeaders(Object.fromEntries(entries), NOW)).toStrictEqual(expected);
   });
 });
+
+describe('parseRateLimitHeaders on APIs that are neither OpenAI nor Anthropic', () => {
+  const inSeconds = (seconds: number) => String(Math.floor(NOW / 1000) + seconds);
+
+  it("reads GitHub's X-RateLimit-* with the reset as an epoch second", () => {
+    expect(
+      parseRateLimitHeaders(
+        { 'X-RateLimit-Limit': '5000', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': inSeconds(60) },
+        Math.floor(NOW / 1000) * 1000,
+      ),
+    ).toStrictEqual({ limitRequests: 5000, remainingRequests: 0, resetRequestsMs: 60_000 });
+  });
+
+  it('reads a gateway X-RateLimit-Reset in delta-seconds, and an epoch second just past as now', () => {
+    expect(
+      parseRateLimitHeaders({ 'x-ratelimit-remaining': '3', 'x-ratelimit-reset': '30' }, NOW),
+    ).toStrictEqual({ remainingRequests: 3, resetRequestsMs: 30_000 });
+    expect(
+      parseRateLimitHeaders({ 'x-ratelimit-reset': inSeconds(-2) }, Math.floor(NOW / 1000) * 1000),
+    ).toStrictEqual({ resetRequestsMs: 0 });
+  });
+
+  it("reads the IETF draft's RateLimit-* fields, a quota policy after the limit included", () => {
+    expect(
+      parseRateLimitHeaders(
+        { 'RateLimit-Limit': '100, 100;w=60', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '7' },
+        NOW,
+      ),
+    ).toStrictEqual({ limitRequests: 100, remainingRequests: 0, resetRequestsMs: 7_000 });
+  });
+
+  it("reads the IETF draft's single RateLimit field in both of its forms", () => {
+    expect(parseRateLimitHeaders({ RateLimit: 'limit=100, remaining=50, reset=30' }, NOW)).toStrictEqual({
+      limitRequests: 100,
+      remainingRequests: 50,
+      resetRequestsMs: 30_000,
+    });
+    // Two policies: the one with less remaining binds, with its own reset.
+    expect(parseRateLimitHeaders({ RateLimit: '"burst";r=40;t=1, "daily";r=2;t=3600' }, NOW)).toStrictEqual({
+      remainingRequests: 2,
+      resetRequestsMs: 3_600_000,
+    });
+  });
+
+  it('takes the tighter of OpenAI-style and generic counters when a gateway adds its own', () => {
+    expect(
+      parseRateLimitHeaders(
+        {
+          'x-ratelimit-remaining-requests': '40',
+          'x-ratelimit-reset-requests': '1s',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset': '5',
+        },
+        NOW,
+      ),
+    ).toStrictEqual({ remainingRequests: 0, resetRequestsMs: 5_000 });
+  });
+
+  it('ignores garbage in the generic fields', () => {
+    expect(
+      parseRateLimitHeaders(
+        { RateLimit: 'limit=-1, remaining=abc', 'x-ratelimit-remaining': '-1', 'ratelimit-reset': 'soon' },
+        NOW,
+      ),
+    ).toStrictEqual({});
+  });
+});
