@@ -5,6 +5,14 @@ import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../help
 
 const make = pools();
 
+/** A success's answer, at once: nothing remains, the next slot frees in `resetMs`. */
+function spentAnswer(resetMs: number) {
+  return {
+    headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': `${resetMs}ms` },
+    latencyMs: 0,
+  };
+}
+
 describe('learning from successful responses', () => {
   it('rests a key whose success says no requests remain until the stated reset, before any 429', async () => {
     const { pool, clock } = await make(1);
@@ -90,6 +98,48 @@ describe('learning from successful responses', () => {
     expect(key?.cooldownUntil).toBeGreaterThanOrEqual(clock.now() + 10);
     expect(key?.cooldownUntil).toBeLessThan(clock.now() + 81);
     first?.release({ latencyMs: 141 });
+  });
+
+  it('keeps the spacing of slots its answers showed, when later calls come late and their resets understate it', async () => {
+    const { pool, clock } = await make(1);
+    // A token bucket refilling one request every 100 ms: the first calls came 70 ms late to their
+    // tokens, so their answers say the next one arrives in 30 ms.
+    (await pool.acquire()).release(spentAnswer(30));
+    clock.advance(31);
+    pool.tryAcquire()?.release(spentAnswer(30));
+    clock.advance(31);
+    // The call past that reset took the token that arrived 1 ms before: the next arrives 99 ms
+    // later. The two slots lie 100 ms apart, though the key sent the calls 31 ms apart.
+    pool.tryAcquire()?.release(spentAnswer(99));
+    // The calls after it each come 50 ms late to their token: their answers say 50 ms remain.
+    for (let call = 0; call < 3; call++) {
+      clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+      pool.tryAcquire()?.release(spentAnswer(50));
+    }
+    clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+    expect(pool.tryAcquire()).toBeDefined();
+    // Its answer still out, the next slot is taken to free one measured spacing (and a hundredth)
+    // later, not a reset that fades with every late answer (100 ms would have faded to 73 ms).
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+  });
+
+  it('keeps the rest it assumed after a call past a reset while only older calls answer', async () => {
+    const { pool, clock } = await make(1);
+    (await pool.acquire()).release(spentAnswer(100));
+    clock.advance(101);
+    const first = pool.tryAcquire();
+    clock.advance(101);
+    const second = pool.tryAcquire();
+    expect(second).toBeDefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+    // The first answers: nothing remained, the next slot 10 ms on — the slot the second call took.
+    // It says nothing of when the slot after that frees: the assumed rest stands…
+    first?.release(spentAnswer(10));
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+    // …until the second call's own answer says its next slot frees sooner.
+    clock.advance(40);
+    second?.release(spentAnswer(30));
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 31 });
   });
 
   it('assumes the stated reset after such a call, without the slack a slow answer adds to when it was counted', async () => {
