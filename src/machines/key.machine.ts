@@ -628,7 +628,15 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             )
           : [];
         const since = knows ? later.length : context.inFlight;
-        const remaining = Math.max(0, told.remaining - since);
+        // Leases granted at the same instant as the call may have been counted before it: less them
+        // all, the answer undercounts by up to that batch. The key's own count (the answer before,
+        // less every grant since) bounds what the answer cannot rule out.
+        const strictlyLater = knows ? later.filter((lease) => lease.seq > event.seq).length : since;
+        const remaining = Math.max(
+          0,
+          told.remaining - since,
+          Math.min(prior.remaining, told.remaining - strictlyLater),
+        );
         const statedResetAt =
           countedAt(context, deps.now(), event.latencyMs) +
           told.resetMs +

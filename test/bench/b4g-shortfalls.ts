@@ -26,8 +26,6 @@ export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number,
   [17, { ratio: 0.9156626506024096, per1000: 0 }],
   // ratio 0.636 < 0.9
   [18, { ratio: 0.6364583333333333, per1000: 0 }],
-  // ratio 0.949 < reference 1.000
-  [20, { ratio: 0.9486607142857143, per1000: 0 }],
   // ratio 0.996 < reference 1.000
   [23, { ratio: 0.9963300049102012, per1000: 0.7309941520467836 }],
   // 429s 1.1 > reference 0.0 per 1 000

@@ -177,6 +177,22 @@ describe('learning from successful responses', () => {
     expect(pool.tryAcquire()).toBeUndefined();
   });
 
+  it('trusts its own count of a batch granted at once when an answer from the batch cannot place its call', async () => {
+    const { pool } = await make(1);
+    const told = (remaining: number) => ({
+      'x-ratelimit-remaining-requests': String(remaining),
+      'x-ratelimit-reset-requests': '60s',
+    });
+    (await pool.acquire()).release({ headers: told(10) });
+    const batch = [1, 2, 3, 4, 5].map(() => pool.tryAcquire());
+    // The provider counted the last call granted last of the five: 5 remain. Granted at the same instant, the
+    // other four may have been counted before it or after; the key's own count (10 less the five)
+    // says they were, and the answer does not say less.
+    batch[4]?.release({ headers: told(5) });
+    expect([1, 2, 3, 4, 5].map(() => pool.tryAcquire()).every(Boolean)).toBe(true);
+    expect(pool.tryAcquire()).toBeUndefined();
+  });
+
   it("reads a new key's first resets from its first answer: cold calls reach the provider late", async () => {
     const { pool, clock, keys } = await make(1);
     const provider = new SimulatedProvider({
