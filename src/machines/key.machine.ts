@@ -658,11 +658,15 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         // Measured, the spacing holds until a newer measure replaces it: it does not fade.
         const spacingMs = slotSpacingMs > 0 ? slotSpacingMs : prior.slotSpacingMs;
         // A rest for a spent allowance ends when a newer answer says requests and tokens remain, or
-        // — a rest the key assumed after its call past a reset — the answer to that very call (none
-        // sent after it) says the next slot frees sooner.
+        // — a rest the key assumed after its call past a reset — an answer that speaks for it says
+        // the next slot frees sooner: that very call's, or an earlier one's whose later calls fit
+        // in what it said remained (none of them needed the slot its reset frees).
         const health = context.health;
         const assumed =
-          knows && later.length === 0 && health.cooldownUntil === prior.resetAt && resetAt < prior.resetAt;
+          knows &&
+          later.length <= told.remaining &&
+          health.cooldownUntil === prior.resetAt &&
+          resetAt < prior.resetAt;
         const lifts =
           (remaining > 0 ? event.restMs === undefined : assumed) &&
           health.reason === 'quota' &&

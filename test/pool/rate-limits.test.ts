@@ -142,6 +142,31 @@ describe('learning from successful responses', () => {
     expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 31 });
   });
 
+  it('ends the rest it assumed when the newest answer shows the calls after it fit in what remained', async () => {
+    const { pool, clock } = await make(1);
+    const told = (remaining: number, resetMs: number) => ({
+      headers: {
+        'x-ratelimit-remaining-requests': String(remaining),
+        'x-ratelimit-reset-requests': `${resetMs}ms`,
+      },
+      latencyMs: 0,
+    });
+    // A long reset once: a call past a reset is then taken to leave the key spent for as long.
+    (await pool.acquire()).release(spentAnswer(10_000));
+    clock.advance(10_100);
+    pool.tryAcquire()?.release(told(2, 60));
+    clock.advance(61);
+    const first = pool.tryAcquire();
+    const second = pool.tryAcquire();
+    expect(first && second).toBeTruthy();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 10_100 });
+    // The second call answers: one remained after it, which the first (granted with it) may have
+    // taken. Nothing took the slot its reset frees: the key rests until then, not 10 s.
+    second?.release(told(1, 378));
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 382 });
+    first?.release(told(1, 378));
+  });
+
   it('assumes the stated reset after such a call, without the slack a slow answer adds to when it was counted', async () => {
     const { pool, clock } = await make(1);
     (await pool.acquire()).release({ latencyMs: 300 });
