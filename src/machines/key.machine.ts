@@ -149,6 +149,9 @@ const SLOW_START: KeyAllowance = {
   spanMs: 0,
   toSeq: -1,
   zeroResetMs: 0,
+  spentGrantedAt: 0,
+  spentResetMs: 0,
+  slotSpacingMs: 0,
 };
 
 /** Nothing learned and no slow start: the key has no use for an allowance. */
@@ -625,17 +628,45 @@ export function createKeyMachine(deps: KeyMachineDeps) {
             )
           : [];
         const since = knows ? later.length : context.inFlight;
-        const remaining = Math.max(0, told.remaining - since);
-        const resetAt =
+        // Leases granted at the same instant as the call may have been counted before it: less them
+        // all, the answer undercounts by up to that batch. The key's own count (the answer before,
+        // less every grant since) bounds what the answer cannot rule out.
+        const strictlyLater = knows ? later.filter((lease) => lease.seq > event.seq).length : since;
+        const remaining = Math.max(
+          0,
+          told.remaining - since,
+          Math.min(prior.remaining, told.remaining - strictlyLater),
+        );
+        const statedResetAt =
           countedAt(context, deps.now(), event.latencyMs) +
           told.resetMs +
           resetMarginMs(told.resetMs, event.latencyMs);
+        // More leases went out after the call than its answer said remained: they took what it
+        // stated, and the slot its reset frees. It cannot say when the key's next slot frees; what
+        // the key assumed when it sent them stands until their own answers say more.
+        const overtaken = knows && later.length > told.remaining;
+        const resetAt = overtaken ? Math.max(statedResetAt, prior.resetAt) : statedResetAt;
+        // Two answers in a row that said nothing remains: when the later stated a longer reset, the
+        // slots they point at freed further apart than the key sent the calls (it sends too fast),
+        // one slot apart per call sent in between (see `KeyAllowance.spentResetMs`).
+        const spent = told.remaining === 0 && grantedAt !== undefined;
+        const slotSpacingMs =
+          spent && prior.spentResetMs > 0 && told.resetMs > prior.spentResetMs
+            ? (grantedAt + told.resetMs - prior.spentGrantedAt - prior.spentResetMs) /
+              Math.max(1, prior.sent.length - later.length)
+            : 0;
+        // Measured, the spacing holds until a newer measure replaces it: it does not fade.
+        const spacingMs = slotSpacingMs > 0 ? slotSpacingMs : prior.slotSpacingMs;
         // A rest for a spent allowance ends when a newer answer says requests and tokens remain, or
-        // — a rest the key assumed after its call past a reset — the answer to that very call (none
-        // sent after it) says the next slot frees sooner.
+        // — a rest the key assumed after its call past a reset — an answer that speaks for it says
+        // the next slot frees sooner: that very call's, or an earlier one's whose later calls fit
+        // in what it said remained (none of them needed the slot its reset frees).
         const health = context.health;
         const assumed =
-          knows && later.length === 0 && health.cooldownUntil === prior.resetAt && resetAt < prior.resetAt;
+          knows &&
+          later.length <= told.remaining &&
+          health.cooldownUntil === prior.resetAt &&
+          resetAt < prior.resetAt;
         const lifts =
           (remaining > 0 ? event.restMs === undefined : assumed) &&
           health.reason === 'quota' &&
@@ -651,9 +682,13 @@ export function createKeyMachine(deps: KeyMachineDeps) {
               told.remaining === 0
                 ? Math.max(
                     told.resetMs + resetMarginMs(told.resetMs, undefined),
+                    spacingMs > 0 ? spacingMs + resetMarginMs(spacingMs, undefined) : 0,
                     prior.zeroResetMs * ZERO_RESET_DECAY,
                   )
                 : prior.zeroResetMs,
+            slotSpacingMs: spacingMs,
+            spentGrantedAt: spent ? grantedAt : 0,
+            spentResetMs: spent ? told.resetMs : 0,
             sent: later,
             countedTo: knows ? prior.countedTo : context.lastLeaseSeq,
             slowCap: 0,

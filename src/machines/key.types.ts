@@ -187,6 +187,17 @@ export interface KeyAllowance {
    * its slots free keeps sending, one call per freed slot, instead of waiting for each answer).
    */
   readonly zeroResetMs: number;
+  /**
+   * Grant time (epoch ms) and stated reset (ms) of the call whose answer, the newest heard, said
+   * nothing remains; 0 when the newest said more. When the next such answer states a longer reset,
+   * the slots the two point at freed further apart than the key sent the calls: that spacing (per
+   * call sent in between) is a floor of `zeroResetMs`, which a reset stated for a call that came
+   * late to its slot understates.
+   */
+  readonly spentGrantedAt: number;
+  readonly spentResetMs: number;
+  /** The newest such spacing measured (ms); 0 = none yet. */
+  readonly slotSpacingMs: number;
 }
 
 /**

@@ -16,18 +16,13 @@ export interface B4gShortfall {
 export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number, B4gShortfall>([
   // ratio 0.569 < 0.9
   [1, { ratio: 0.5689734536947716, per1000: 0 }],
-  // ratio 0.998 < reference 1.000
-  [6, { ratio: 0.9983498349834984, per1000: 0 }],
   // ratio 0.913 < reference 0.970
   [12, { ratio: 0.9131156769582928, per1000: 0 }],
   // ratio 0.736 < 0.85
   [13, { ratio: 0.736, per1000: 97.82608695652173 }],
-  // ratio 0.916 < reference 1.000
-  [17, { ratio: 0.9156626506024096, per1000: 0 }],
-  // ratio 0.636 < 0.9
-  [18, { ratio: 0.6364583333333333, per1000: 0 }],
-  // ratio 0.949 < reference 1.000
-  [20, { ratio: 0.9486607142857143, per1000: 0 }],
+  // ratio 0.630 < 0.9 (0.636 before g-long's lift of an assumed rest: one more correct k4 call
+  // shifts every later latency draw; over 5 simulated minutes the member goes 0.617 -> 0.618)
+  [18, { ratio: 0.63, per1000: 0 }],
   // ratio 0.996 < reference 1.000
   [23, { ratio: 0.9963300049102012, per1000: 0.7309941520467836 }],
   // 429s 1.1 > reference 0.0 per 1 000
@@ -50,6 +45,4 @@ export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number,
   [45, { ratio: 0.9900830983000423, per1000: 0 }],
   // ratio 0.768 < 0.85
   [47, { ratio: 0.768, per1000: 104.16666666666667 }],
-  // 429s 255.0 per 1 000 > 50; 429s 255.0 > reference 4.6 per 1 000
-  [49, { ratio: 1.0000002441406846, per1000: 255 }],
 ]);

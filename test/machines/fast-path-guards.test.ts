@@ -68,6 +68,9 @@ const allowanceArb: fc.Arbitrary<KeyAllowance | null> = fc.oneof(
     spanMs: fc.constantFrom(0, 1_000),
     toSeq: fc.constantFrom(-1, 8),
     zeroResetMs: fc.constantFrom(0, 40),
+    spentGrantedAt: fc.constantFrom(0, 1_000),
+    spentResetMs: fc.constantFrom(0, 40),
+    slotSpacingMs: fc.constantFrom(0, 40),
   }),
 );
 

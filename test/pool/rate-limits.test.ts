@@ -5,6 +5,14 @@ import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../help
 
 const make = pools();
 
+/** A success's answer, at once: nothing remains, the next slot frees in `resetMs`. */
+function spentAnswer(resetMs: number) {
+  return {
+    headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': `${resetMs}ms` },
+    latencyMs: 0,
+  };
+}
+
 describe('learning from successful responses', () => {
   it('rests a key whose success says no requests remain until the stated reset, before any 429', async () => {
     const { pool, clock } = await make(1);
@@ -92,6 +100,73 @@ describe('learning from successful responses', () => {
     first?.release({ latencyMs: 141 });
   });
 
+  it('keeps the spacing of slots its answers showed, when later calls come late and their resets understate it', async () => {
+    const { pool, clock } = await make(1);
+    // A token bucket refilling one request every 100 ms: the first calls came 70 ms late to their
+    // tokens, so their answers say the next one arrives in 30 ms.
+    (await pool.acquire()).release(spentAnswer(30));
+    clock.advance(31);
+    pool.tryAcquire()?.release(spentAnswer(30));
+    clock.advance(31);
+    // The call past that reset took the token that arrived 1 ms before: the next arrives 99 ms
+    // later. The two slots lie 100 ms apart, though the key sent the calls 31 ms apart.
+    pool.tryAcquire()?.release(spentAnswer(99));
+    // The calls after it each come 50 ms late to their token: their answers say 50 ms remain.
+    for (let call = 0; call < 3; call++) {
+      clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+      pool.tryAcquire()?.release(spentAnswer(50));
+    }
+    clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+    expect(pool.tryAcquire()).toBeDefined();
+    // Its answer still out, the next slot is taken to free one measured spacing (and a hundredth)
+    // later, not a reset that fades with every late answer (100 ms would have faded to 73 ms).
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+  });
+
+  it('keeps the rest it assumed after a call past a reset while only older calls answer', async () => {
+    const { pool, clock } = await make(1);
+    (await pool.acquire()).release(spentAnswer(100));
+    clock.advance(101);
+    const first = pool.tryAcquire();
+    clock.advance(101);
+    const second = pool.tryAcquire();
+    expect(second).toBeDefined();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+    // The first answers: nothing remained, the next slot 10 ms on — the slot the second call took.
+    // It says nothing of when the slot after that frees: the assumed rest stands…
+    first?.release(spentAnswer(10));
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 101 });
+    // …until the second call's own answer says its next slot frees sooner.
+    clock.advance(40);
+    second?.release(spentAnswer(30));
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 31 });
+  });
+
+  it('ends the rest it assumed when the newest answer shows the calls after it fit in what remained', async () => {
+    const { pool, clock } = await make(1);
+    const told = (remaining: number, resetMs: number) => ({
+      headers: {
+        'x-ratelimit-remaining-requests': String(remaining),
+        'x-ratelimit-reset-requests': `${resetMs}ms`,
+      },
+      latencyMs: 0,
+    });
+    // A long reset once: a call past a reset is then taken to leave the key spent for as long.
+    (await pool.acquire()).release(spentAnswer(10_000));
+    clock.advance(10_100);
+    pool.tryAcquire()?.release(told(2, 60));
+    clock.advance(61);
+    const first = pool.tryAcquire();
+    const second = pool.tryAcquire();
+    expect(first && second).toBeTruthy();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 10_100 });
+    // The second call answers: one remained after it, which the first (granted with it) may have
+    // taken. Nothing took the slot its reset frees: the key rests until then, not 10 s.
+    second?.release(told(1, 378));
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', cooldownUntil: clock.now() + 382 });
+    first?.release(told(1, 378));
+  });
+
   it('assumes the stated reset after such a call, without the slack a slow answer adds to when it was counted', async () => {
     const { pool, clock } = await make(1);
     (await pool.acquire()).release({ latencyMs: 300 });
@@ -124,6 +199,22 @@ describe('learning from successful responses', () => {
     expect(pool.tryAcquire()).toBeUndefined();
     // An answer older than the one the key heard last is stale: it reopens nothing.
     earlier?.release({ headers: told(4) });
+    expect(pool.tryAcquire()).toBeUndefined();
+  });
+
+  it('trusts its own count of a batch granted at once when an answer from the batch cannot place its call', async () => {
+    const { pool } = await make(1);
+    const told = (remaining: number) => ({
+      'x-ratelimit-remaining-requests': String(remaining),
+      'x-ratelimit-reset-requests': '60s',
+    });
+    (await pool.acquire()).release({ headers: told(10) });
+    const batch = [1, 2, 3, 4, 5].map(() => pool.tryAcquire());
+    // The provider counted the last call granted last of the five: 5 remain. Granted at the same instant, the
+    // other four may have been counted before it or after; the key's own count (10 less the five)
+    // says they were, and the answer does not say less.
+    batch[4]?.release({ headers: told(5) });
+    expect([1, 2, 3, 4, 5].map(() => pool.tryAcquire()).every(Boolean)).toBe(true);
     expect(pool.tryAcquire()).toBeUndefined();
   });
 
