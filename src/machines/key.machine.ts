@@ -86,6 +86,13 @@ const PACE_FLOOR = 1.05;
  */
 const PACE_FLOOR_UNHINTED = 1.1;
 
+/**
+ * While a key awaits a freed slot after a bare 429, it rests this fraction of the time its episode
+ * has lasted before each probe (at least 1 ms, never more than the escalating rest): the first probe to get through places the freed slot within an eighth of the
+ * episode's span — the pace learned from it is at most that much slow — and the rests still grow
+ * geometrically, so a long window costs a few more probes, not a rest twice too long.
+ */
+const PROBE_REST_FRACTION = 1 / 8;
 /** Hints in whole seconds are rounded up: the slot may free up to this much earlier than stated. */
 const WHOLE_SECOND_MS = 1_000;
 
@@ -101,13 +108,16 @@ const MAX_SENT_SEQS = 256;
 
 /**
  * How many leases the key takes at once now: its `maxConcurrent`, or the slow-start cap while that
- * is tighter; `null` = uncapped.
+ * is tighter (with the stragglers of an episode it awaits a freed slot for); `null` = uncapped.
  */
 export function concurrencyCap(context: KeyContext): number | null {
   const configured = context.settings.maxConcurrent;
-  const slowCap = context.allowance?.slowCap ?? 0;
-  if (slowCap === 0) return configured;
-  return configured === null ? slowCap : Math.min(configured, slowCap);
+  const allowance = context.allowance;
+  if (allowance === null || allowance.slowCap === 0) return configured;
+  // Leases out that do not count against the cap (see `cappedLeases`) come on top of it.
+  const cap =
+    allowance.slowCap + context.inFlight - cappedLeases(allowance, context.inFlight, context.lastLeaseSeq);
+  return configured === null ? cap : Math.min(configured, cap);
 }
 
 /**
@@ -164,15 +174,61 @@ function movesAllowance(allowance: KeyAllowance): boolean {
 }
 
 /**
- * The allowance after the success of lease `seq`: the slow-start cap widens by one (until it is
- * dropped); a success of the learning episode counts — however late it answers — and refines the
- * pace learned from it.
+ * An episode a bare 429 ended, whose pace waits for a slot to be seen free: the 429 said nothing
+ * of when one frees, so the key sends one call at a time until one of them gets through.
  */
-function credited(allowance: KeyContext['allowance'], seq: number): KeyContext['allowance'] {
+function awaitsFreedSlot(allowance: KeyAllowance): boolean {
+  return allowance.heardSeq === 0 && allowance.toSeq >= 0 && allowance.spanMs === 0 && allowance.gapMs === 0;
+}
+
+/**
+ * The leases out that count against the slow-start cap: while the key awaits a freed slot, only its
+ * probe — the episode's stragglers (slow calls sent before the 429) say nothing of a slot now.
+ */
+export function cappedLeases(allowance: KeyAllowance | null, inFlight: number, lastLeaseSeq: number): number {
+  return allowance !== null && awaitsFreedSlot(allowance)
+    ? Math.min(inFlight, lastLeaseSeq - allowance.toSeq)
+    : inFlight;
+}
+
+/**
+ * The allowance after the success of lease `seq`, which the provider counted at `countedAt`: the
+ * slow-start cap widens by one (until it is dropped); a success of the learning episode counts —
+ * however late it answers — and refines the pace learned from it. The first success of a lease
+ * sent after an episode's bare 429 shows when a slot had freed: the episode's calls took from
+ * `since` until then, which sets the pace.
+ */
+function credited(
+  allowance: KeyContext['allowance'],
+  seq: number,
+  countedAt: number,
+): KeyContext['allowance'] {
   if (allowance === null) return null;
+  const awaiting = awaitsFreedSlot(allowance);
+  if (awaiting && seq > allowance.toSeq) {
+    // Nothing of the episode got through: no pace to learn. This success begins the next episode,
+    // in slow start from one call at a time (TCP's after a timeout).
+    if (allowance.got === 0) {
+      return {
+        ...allowance,
+        slowCap: RESTART_WINDOW + 1,
+        since: countedAt,
+        fromSeq: allowance.toSeq,
+        got: 1,
+        toSeq: -1,
+      };
+    }
+    const spanMs = Math.max(1, countedAt - allowance.since);
+    const gapMs = spanMs / allowance.got;
+    return { ...allowance, slowCap: 0, spanMs, gapMs, nextAt: Math.max(allowance.nextAt, countedAt + gapMs) };
+  }
   const inEpisode = seq > allowance.fromSeq && (allowance.toSeq < 0 || seq <= allowance.toSeq);
-  const slowCap =
-    allowance.slowCap > 0 && allowance.slowCap + 1 < SLOW_START_DONE ? allowance.slowCap + 1 : 0;
+  // A late success of a call sent before the 429 says nothing of a slot now: one call at a time still.
+  const slowCap = awaiting
+    ? allowance.slowCap
+    : allowance.slowCap > 0 && allowance.slowCap + 1 < SLOW_START_DONE
+      ? allowance.slowCap + 1
+      : 0;
   if (!inEpisode && slowCap === allowance.slowCap && allowance.gapMs === 0) return allowance;
   const got = inEpisode ? allowance.got + 1 : allowance.got;
   const next = {
@@ -211,6 +267,11 @@ function learnedPace(
   ) {
     return allowance;
   }
+  // A bare 429 of a call sent before any success at the pace (the first after a rest, or still in
+  // the rest's episode) tests no pace: the slot has not freed yet, and the rest escalates.
+  // A refused probe closes the episode after it: the next probe may go when the rest ends.
+  if (hintMs === undefined && awaitsFreedSlot(allowance)) return { ...allowance, toSeq: lastLeaseSeq };
+  if (hintMs === undefined && allowance.gapMs > 0 && allowance.got === 0) return allowance;
   if (allowance.gapMs > 0 || allowance.since === 0) {
     const backoff = hintMs === undefined ? PACE_BACKOFF_UNHINTED : PACE_BACKOFF;
     const gapMs = backoff * allowance.gapMs;
@@ -239,7 +300,11 @@ function learnedPace(
   // timeout), or the key's slow calls would be refused by the burst before any could teach a pace.
   // Nothing got through yet before a stated wait: one call per span, until the episode's late
   // answers say more.
-  if (allowance.got === 0 && !(hintMs !== undefined && hintMs > 0)) {
+  // Unhinted, the rest is a guess, not when a slot frees: the episode closes (its late successes
+  // still count), and the pace waits for the first call after it to get through (see `credited`),
+  // one call at a time until then.
+  if (hintMs === undefined) return { ...allowance, slowCap: RESTART_WINDOW, toSeq: lastLeaseSeq };
+  if (allowance.got === 0 && !(hintMs > 0)) {
     return { ...allowance, slowCap: RESTART_WINDOW, since: 0, fromSeq: lastLeaseSeq };
   }
   const got = Math.max(1, allowance.got);
@@ -437,14 +502,18 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         (context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent) ||
         (context.allowance !== null &&
           (context.allowance.remaining === 0 ||
-            (context.allowance.slowCap > 0 && context.inFlight >= context.allowance.slowCap))),
+            (context.allowance.slowCap > 0 &&
+              cappedLeases(context.allowance, context.inFlight, context.lastLeaseSeq) >=
+                context.allowance.slowCap))),
       // The grant uses up what the key was told remains, fills its slow-start cap, or must wait
       // for its pace: `routing` decides where the key rests.
       grantSpendsAllowance: ({ context }) =>
         context.allowance !== null &&
         (context.allowance.remaining === 1 ||
           context.allowance.gapMs > 0 ||
-          (context.allowance.slowCap > 0 && context.inFlight + 1 >= context.allowance.slowCap)),
+          (context.allowance.slowCap > 0 &&
+            cappedLeases(context.allowance, context.inFlight, context.lastLeaseSeq) + 1 >=
+              context.allowance.slowCap)),
       // The grant changes the allowance: what remains, the pace's meter, or an episode's start.
       hasAllowance: ({ context }) => context.allowance !== null && movesAllowance(context.allowance),
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
@@ -455,7 +524,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         context.settings.budget === null &&
         (context.allowance === null ||
           (!movesAllowance(context.allowance) &&
-            (context.allowance.slowCap === 0 || context.inFlight + 1 < context.allowance.slowCap))) &&
+            (context.allowance.slowCap === 0 ||
+              cappedLeases(context.allowance, context.inFlight, context.lastLeaseSeq) + 1 <
+                context.allowance.slowCap))) &&
         (context.settings.maxConcurrent === null || context.inFlight + 1 < context.settings.maxConcurrent),
       // The common settle: a lease is out, nothing to learn or rest, no budget to reconcile — the
       // guards after it would all refuse (the release hot path).
@@ -525,7 +596,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const h = context.health;
         return {
           inFlight: context.inFlight - 1,
-          allowance: credited(context.allowance, event.type === 'lease.release' ? event.seq : 0),
+          allowance:
+            event.type === 'lease.release'
+              ? credited(context.allowance, event.seq, callStart(deps.now(), event.latencyMs))
+              : context.allowance,
           budget: reconciled(context, event, deps.now),
           counts: { ...context.counts, successes: context.counts.successes + 1 },
           // A healthy key's success (the hot path) keeps its health object: nothing to copy.
@@ -776,9 +850,6 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           : escalates
             ? Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1))
             : 0;
-        // Cooldowns extend, never shorten: a short hint must not erase a long one.
-        const cooldownUntil = Math.max(health.cooldownUntil, now + waitMs);
-        const cooling = cooldownUntil > now;
         const beginsEpisode = !(health.cooldownUntil > now && health.reason === 'rate-limited');
         // What the key got through before this 429, and when it says (or, unhinted, the rest
         // assumes) a slot frees, sets or widens the key's pace (see learnedPace). A key that knew
@@ -793,6 +864,13 @@ export function createKeyMachine(deps: KeyMachineDeps) {
                 context.lastLeaseSeq,
               )
             : learned;
+        const restMs =
+          escalates && awaitsFreedSlot(taught) && taught.got > 0
+            ? Math.min(waitMs, Math.max(1, (now - taught.since) * PROBE_REST_FRACTION))
+            : waitMs;
+        // Cooldowns extend, never shorten: a short hint must not erase a long one.
+        const cooldownUntil = Math.max(health.cooldownUntil, now + restMs);
+        const cooling = cooldownUntil > now;
         const allowance =
           cooling && taught.remaining > 0 ? { ...taught, remaining: 0, resetAt: cooldownUntil } : taught;
         return {

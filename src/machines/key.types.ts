@@ -135,7 +135,8 @@ export interface KeyContext {
  * - **paced** (`gapMs` > 0): 429s showed what the provider admits; the key spaces its grants
  *   `gapMs` apart, as an `rpm` budget does, instead of bursting after each rest. The first 429
  *   sets the pace from what the key got through since it started sending and when the 429 said
- *   a slot frees; each later 429 of a paced lease widens the gap;
+ *   a slot frees — a bare 429 says nothing, so the key probes one call at a time until one gets
+ *   through, and that call's send time ends the span; each later 429 of a paced lease widens the gap;
  * - **slow start** (`slowCap` > 0): a new key that has heard nothing yet takes at most `slowCap`
  *   leases at once, one more per success; it ends once an answer states what remains, a 429
  *   sets a pace, or the cap reaches 1 000.
@@ -177,7 +178,11 @@ export interface KeyAllowance {
    * `spanMs / got`, refined as the episode's late successes come in; 0 = not learned.
    */
   readonly spanMs: number;
-  /** Leases up to this grant sequence still count toward `got` after the 429; −1 = the episode is open. */
+  /**
+   * Leases up to this grant sequence still count toward `got` after the 429; −1 = the episode is
+   * open. With no pace and no span yet, the episode's bare 429 came and the key awaits a freed slot:
+   * its probes (one at a time) are the leases after it.
+   */
   readonly toSeq: number;
   /**
    * The longest reset the recent answers that said nothing remains stated (ms, each answer's

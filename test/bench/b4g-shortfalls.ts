@@ -20,8 +20,6 @@ export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number,
   [6, { ratio: 0.9983498349834984, per1000: 0 }],
   // ratio 0.913 < reference 0.970
   [12, { ratio: 0.9131156769582928, per1000: 0 }],
-  // ratio 0.736 < 0.85
-  [13, { ratio: 0.736, per1000: 97.82608695652173 }],
   // ratio 0.916 < reference 1.000
   [17, { ratio: 0.9156626506024096, per1000: 0 }],
   // ratio 0.636 < 0.9
@@ -36,8 +34,6 @@ export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number,
   [30, { ratio: 0.9900954235297803, per1000: 0 }],
   // ratio 0.569 < 0.9; 429s 7.0 > reference 0.0 per 1 000
   [31, { ratio: 0.5690455708170357, per1000: 7.017543859649122 }],
-  // ratio 0.540 < 0.85
-  [32, { ratio: 0.5395962732919255, per1000: 31.654676258992804 }],
   // ratio 0.999 < reference 1.000
   [33, { ratio: 0.9988425925925926, per1000: 0 }],
   // ratio 0.952 < reference 1.000; 429s 1.0 > reference 0.0 per 1 000
