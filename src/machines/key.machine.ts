@@ -158,6 +158,7 @@ const SLOW_START: KeyAllowance = {
   got: 0,
   spanMs: 0,
   toSeq: -1,
+  refusedAt: 0,
   zeroResetMs: 0,
 };
 
@@ -179,6 +180,17 @@ function movesAllowance(allowance: KeyAllowance): boolean {
  */
 function awaitsFreedSlot(allowance: KeyAllowance): boolean {
   return allowance.heardSeq === 0 && allowance.toSeq >= 0 && allowance.spanMs === 0 && allowance.gapMs === 0;
+}
+
+/**
+ * The gap an unhinted episode's refused probe showed too fast: no slot had freed when it was sent, so
+ * the episode's `got` calls took longer than that (kept scaled, as `lossGapMs` is for a bare 429).
+ * `lossGapMs` as it was when no probe of this episode was refused.
+ */
+function refusedProbeGapMs(allowance: KeyAllowance, got: number): number {
+  return allowance.refusedAt > allowance.since && got > 0
+    ? ((allowance.refusedAt - allowance.since) / got) * (PACE_FLOOR_UNHINTED / PACE_FLOOR)
+    : allowance.lossGapMs;
 }
 
 /**
@@ -220,7 +232,14 @@ function credited(
     }
     const spanMs = Math.max(1, countedAt - allowance.since);
     const gapMs = spanMs / allowance.got;
-    return { ...allowance, slowCap: 0, spanMs, gapMs, nextAt: Math.max(allowance.nextAt, countedAt + gapMs) };
+    return {
+      ...allowance,
+      slowCap: 0,
+      spanMs,
+      gapMs,
+      lossGapMs: refusedProbeGapMs(allowance, allowance.got),
+      nextAt: Math.max(allowance.nextAt, countedAt + gapMs),
+    };
   }
   const inEpisode = seq > allowance.fromSeq && (allowance.toSeq < 0 || seq <= allowance.toSeq);
   // A late success of a call sent before the 429 says nothing of a slot now: one call at a time still.
@@ -231,14 +250,15 @@ function credited(
       : 0;
   if (!inEpisode && slowCap === allowance.slowCap && allowance.gapMs === 0) return allowance;
   const got = inEpisode ? allowance.got + 1 : allowance.got;
+  const refines = inEpisode && allowance.spanMs > 0;
   const next = {
     ...allowance,
     slowCap,
     got,
-    gapMs:
-      inEpisode && allowance.spanMs > 0
-        ? allowance.spanMs / got
-        : Math.max(allowance.lossGapMs * PACE_FLOOR, allowance.gapMs * (1 - 1 / PACE_PROBE)),
+    gapMs: refines
+      ? allowance.spanMs / got
+      : Math.max(allowance.lossGapMs * PACE_FLOOR, allowance.gapMs * (1 - 1 / PACE_PROBE)),
+    lossGapMs: refines ? refusedProbeGapMs(allowance, got) : allowance.lossGapMs,
   };
   return isBlank(next) ? null : next;
 }
@@ -258,6 +278,7 @@ function learnedPace(
   freesAt: number,
   hintMs: number | undefined,
   lastLeaseSeq: number,
+  sentAt: number,
 ): KeyAllowance {
   // A lease granted before the pace last changed says nothing about the pace.
   if (
@@ -267,10 +288,13 @@ function learnedPace(
   ) {
     return allowance;
   }
-  // A bare 429 of a call sent before any success at the pace (the first after a rest, or still in
-  // the rest's episode) tests no pace: the slot has not freed yet, and the rest escalates.
-  // A refused probe closes the episode after it: the next probe may go when the rest ends.
-  if (hintMs === undefined && awaitsFreedSlot(allowance)) return { ...allowance, toSeq: lastLeaseSeq };
+  // A bare 429 of a call sent before any success at the pace (a probe for a freed slot, or the first
+  // call after a rest) tests no pace: the slot has not freed yet, and the rest escalates. A refused
+  // probe moves the episode's end past it (the next probe may go when the rest ends) and says the
+  // episode's calls took longer than until it was sent (`refusedAt`).
+  if (hintMs === undefined && awaitsFreedSlot(allowance)) {
+    return { ...allowance, toSeq: lastLeaseSeq, refusedAt: sentAt };
+  }
   if (hintMs === undefined && allowance.gapMs > 0 && allowance.got === 0) return allowance;
   if (allowance.gapMs > 0 || allowance.since === 0) {
     const backoff = hintMs === undefined ? PACE_BACKOFF_UNHINTED : PACE_BACKOFF;
@@ -295,15 +319,15 @@ function learnedPace(
     (rounded ? freesAt - WHOLE_SECOND_MS + 1 : freesAt) - allowance.since,
     1,
   );
-  // Nothing got through and no wait was stated: no pace to learn; the next episode may tell — sent
-  // from one call at a time, a cap widened by each success (slow start again, as TCP's after a
-  // timeout), or the key's slow calls would be refused by the burst before any could teach a pace.
-  // Nothing got through yet before a stated wait: one call per span, until the episode's late
-  // answers say more.
   // Unhinted, the rest is a guess, not when a slot frees: the episode closes (its late successes
   // still count), and the pace waits for the first call after it to get through (see `credited`),
   // one call at a time until then.
   if (hintMs === undefined) return { ...allowance, slowCap: RESTART_WINDOW, toSeq: lastLeaseSeq };
+  // Nothing got through and the wait stated is none: no pace to learn; the next episode may tell —
+  // sent from one call at a time, a cap widened by each success (slow start again, as TCP's after a
+  // timeout), or the key's slow calls would be refused by the burst before any could teach a pace.
+  // Nothing got through yet before a stated wait: one call per span, until the episode's late
+  // answers say more.
   if (allowance.got === 0 && !(hintMs > 0)) {
     return { ...allowance, slowCap: RESTART_WINDOW, since: 0, fromSeq: lastLeaseSeq };
   }
@@ -862,6 +886,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
                 hinted ? startedAt + hint - (early ? WHOLE_SECOND_MS - 1 : 0) : now + waitMs,
                 hinted ? hint : undefined,
                 context.lastLeaseSeq,
+                startedAt,
               )
             : learned;
         const restMs =

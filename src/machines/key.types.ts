@@ -185,6 +185,12 @@ export interface KeyAllowance {
    */
   readonly toSeq: number;
   /**
+   * When the key sent the last probe refused while it awaited a freed slot after a bare 429 (epoch
+   * ms); 0 = none. No slot had freed then, so the episode's calls took longer than that: its pace is
+   * never narrowed past that span over `got` (kept scaled, as `lossGapMs`).
+   */
+  readonly refusedAt: number;
+  /**
    * The longest reset the recent answers that said nothing remains stated (ms, each answer's
    * and a hundredth more; it fades by a tenth per such answer); 0 = none yet. A call sent
    * once a stated reset has passed, before any answer says more, is taken to leave the key as that

@@ -44,8 +44,6 @@ export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number,
   [42, { ratio: 0.9809737216923633, per1000: 2.0768431983385254 }],
   // ratio 0.990 < reference 0.999
   [45, { ratio: 0.9900830983000423, per1000: 0 }],
-  // ratio 0.768 < 0.85
-  [47, { ratio: 0.768, per1000: 104.16666666666667 }],
   // 429s 255.0 per 1 000 > 50; 429s 255.0 > reference 4.6 per 1 000
   [49, { ratio: 1.0000002441406846, per1000: 255 }],
 ]);

@@ -328,6 +328,22 @@ describe('learning a pace from 429s', () => {
     expect(gapAfterNextCall(pool, clock)).toBe(300);
   });
 
+  it('never narrows an unhinted pace past what its last refused probe showed too fast', async () => {
+    const { pool, clock } = await make(1);
+    const d = fourthAfterThreeThrough(pool);
+    clock.advance(800);
+    d?.rateLimited();
+    waitOut(pool, clock);
+    // Refused 900 ms after the episode began: three calls take longer than that.
+    pool.tryAcquire()?.rateLimited();
+    waitOut(pool, clock);
+    // Through 1 012.5 ms after it began: 337.5 ms apart, narrowing with each success…
+    let gap = 0;
+    for (let i = 0; i < 200; i += 1) gap = gapAfterNextCall(pool, clock);
+    // …to a tenth above 300 ms, no further.
+    expect(gap).toBeCloseTo(300 * 1.1, 6);
+  });
+
   it('does not widen the pace for a bare 429 of the first call after a rest: it tested no pace', async () => {
     const { pool, clock } = await make(1);
     // Refused at the pace: the gap widens by half, to 450 ms, after a one-second rest.
