@@ -69,15 +69,14 @@ const SLOW_START_DONE = 1_000;
 const RESTART_WINDOW = 1;
 
 /**
- * AIMD on a learned pace. A 429 of a paced lease widens the gap by PACE_BACKOFF (by
- * PACE_BACKOFF_UNHINTED when the 429 said nothing: the pace may be far off) and remembers the gap
- * that drew it. Each success narrows the gap by 1/PACE_PROBE — a pace learned too slow (a hint in
+ * AIMD on a learned pace. A 429 of a paced lease widens the gap by PACE_BACKOFF — hinted or not: an
+ * unhinted pace is measured between a refused and an admitted probe, no further off than a hinted
+ * one — and remembers the gap that drew it. Each success narrows the gap by 1/PACE_PROBE — a pace learned too slow (a hint in
  * whole seconds says little) recovers by a quarter in about 15 calls — but never below PACE_FLOOR
  * times the gap that drew the last 429: a key that found its limit stays just short of it instead of
  * probing it again (a 429 can cost a whole second's rest).
  */
 const PACE_BACKOFF = 1.25;
-const PACE_BACKOFF_UNHINTED = 1.5;
 const PACE_PROBE = 64;
 const PACE_FLOOR = 1.05;
 /**
@@ -297,8 +296,7 @@ function learnedPace(
   }
   if (hintMs === undefined && allowance.gapMs > 0 && allowance.got === 0) return allowance;
   if (allowance.gapMs > 0 || allowance.since === 0) {
-    const backoff = hintMs === undefined ? PACE_BACKOFF_UNHINTED : PACE_BACKOFF;
-    const gapMs = backoff * allowance.gapMs;
+    const gapMs = PACE_BACKOFF * allowance.gapMs;
     return {
       ...allowance,
       slowCap: 0,

@@ -346,14 +346,14 @@ describe('learning a pace from 429s', () => {
 
   it('does not widen the pace for a bare 429 of the first call after a rest: it tested no pace', async () => {
     const { pool, clock } = await make(1);
-    // Refused at the pace: the gap widens by half, to 450 ms, after a one-second rest.
+    // Refused at the pace: the gap widens by a quarter, to 375 ms, after a one-second rest.
     refusedAtUnhintedPace(pool, clock);
     waitOut(pool, clock);
     // The first call after the rest is refused too: the slot has not freed yet; the rest escalates.
     pool.tryAcquire()?.rateLimited();
     expect(pool.snapshot().keys[0]).toMatchObject({ reason: 'rate-limited' });
-    // Still 450 ms (not 675) between calls.
-    expect(gapAfterNextCall(pool, clock)).toBe(450);
+    // Still 375 ms (not 468.75) between calls.
+    expect(gapAfterNextCall(pool, clock)).toBe(375);
   });
 
   it('stays a tenth above the gap that drew an unhinted 429 (a twentieth when hinted) as successes narrow it', async () => {
