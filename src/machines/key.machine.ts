@@ -69,15 +69,14 @@ const SLOW_START_DONE = 1_000;
 const RESTART_WINDOW = 1;
 
 /**
- * AIMD on a learned pace. A 429 of a paced lease widens the gap by PACE_BACKOFF (by
- * PACE_BACKOFF_UNHINTED when the 429 said nothing: the pace may be far off) and remembers the gap
- * that drew it. Each success narrows the gap by 1/PACE_PROBE — a pace learned too slow (a hint in
+ * AIMD on a learned pace. A 429 of a paced lease widens the gap by PACE_BACKOFF — hinted or not: an
+ * unhinted pace is measured between a refused and an admitted probe, no further off than a hinted
+ * one — and remembers the gap that drew it. Each success narrows the gap by 1/PACE_PROBE — a pace learned too slow (a hint in
  * whole seconds says little) recovers by a quarter in about 15 calls — but never below PACE_FLOOR
  * times the gap that drew the last 429: a key that found its limit stays just short of it instead of
  * probing it again (a 429 can cost a whole second's rest).
  */
 const PACE_BACKOFF = 1.25;
-const PACE_BACKOFF_UNHINTED = 1.5;
 const PACE_PROBE = 64;
 const PACE_FLOOR = 1.05;
 /**
@@ -86,6 +85,13 @@ const PACE_FLOOR = 1.05;
  */
 const PACE_FLOOR_UNHINTED = 1.1;
 
+/**
+ * While a key awaits a freed slot after a bare 429, it rests this fraction of the time its episode
+ * has lasted before each probe (at least 1 ms, never more than the escalating rest): the first probe to get through places the freed slot within an eighth of the
+ * episode's span — the pace learned from it is at most that much slow — and the rests still grow
+ * geometrically, so a long window costs a few more probes, not a rest twice too long.
+ */
+const PROBE_REST_FRACTION = 1 / 8;
 /** Hints in whole seconds are rounded up: the slot may free up to this much earlier than stated. */
 const WHOLE_SECOND_MS = 1_000;
 
@@ -101,13 +107,16 @@ const MAX_SENT_SEQS = 256;
 
 /**
  * How many leases the key takes at once now: its `maxConcurrent`, or the slow-start cap while that
- * is tighter; `null` = uncapped.
+ * is tighter (with the stragglers of an episode it awaits a freed slot for); `null` = uncapped.
  */
 export function concurrencyCap(context: KeyContext): number | null {
   const configured = context.settings.maxConcurrent;
-  const slowCap = context.allowance?.slowCap ?? 0;
-  if (slowCap === 0) return configured;
-  return configured === null ? slowCap : Math.min(configured, slowCap);
+  const allowance = context.allowance;
+  if (allowance === null || allowance.slowCap === 0) return configured;
+  // Leases out that do not count against the cap (see `cappedLeases`) come on top of it.
+  const cap =
+    allowance.slowCap + context.inFlight - cappedLeases(allowance, context.inFlight, context.lastLeaseSeq);
+  return configured === null ? cap : Math.min(configured, cap);
 }
 
 /**
@@ -148,6 +157,7 @@ const SLOW_START: KeyAllowance = {
   got: 0,
   spanMs: 0,
   toSeq: -1,
+  refusedAt: 0,
   zeroResetMs: 0,
   spentGrantedAt: 0,
   spentResetMs: 0,
@@ -167,25 +177,90 @@ function movesAllowance(allowance: KeyAllowance): boolean {
 }
 
 /**
- * The allowance after the success of lease `seq`: the slow-start cap widens by one (until it is
- * dropped); a success of the learning episode counts — however late it answers — and refines the
- * pace learned from it.
+ * An episode a bare 429 ended, whose pace waits for a slot to be seen free: the 429 said nothing
+ * of when one frees, so the key sends one call at a time until one of them gets through.
  */
-function credited(allowance: KeyContext['allowance'], seq: number): KeyContext['allowance'] {
+function awaitsFreedSlot(allowance: KeyAllowance): boolean {
+  return allowance.heardSeq === 0 && allowance.toSeq >= 0 && allowance.spanMs === 0 && allowance.gapMs === 0;
+}
+
+/**
+ * The gap an unhinted episode's refused probe showed too fast: no slot had freed when it was sent, so
+ * the episode's `got` calls took longer than that (kept scaled, as `lossGapMs` is for a bare 429).
+ * `lossGapMs` as it was when no probe of this episode was refused.
+ */
+function refusedProbeGapMs(allowance: KeyAllowance, got: number): number {
+  return allowance.refusedAt > allowance.since && got > 0
+    ? ((allowance.refusedAt - allowance.since) / got) * (PACE_FLOOR_UNHINTED / PACE_FLOOR)
+    : allowance.lossGapMs;
+}
+
+/**
+ * The leases out that count against the slow-start cap: while the key awaits a freed slot, only its
+ * probe — the episode's stragglers (slow calls sent before the 429) say nothing of a slot now.
+ */
+export function cappedLeases(allowance: KeyAllowance | null, inFlight: number, lastLeaseSeq: number): number {
+  return allowance !== null && awaitsFreedSlot(allowance)
+    ? Math.min(inFlight, lastLeaseSeq - allowance.toSeq)
+    : inFlight;
+}
+
+/**
+ * The allowance after the success of lease `seq`, which the provider counted at `countedAt`: the
+ * slow-start cap widens by one (until it is dropped); a success of the learning episode counts —
+ * however late it answers — and refines the pace learned from it. The first success of a lease
+ * sent after an episode's bare 429 shows when a slot had freed: the episode's calls took from
+ * `since` until then, which sets the pace.
+ */
+function credited(
+  allowance: KeyContext['allowance'],
+  seq: number,
+  countedAt: number,
+): KeyContext['allowance'] {
   if (allowance === null) return null;
+  const awaiting = awaitsFreedSlot(allowance);
+  if (awaiting && seq > allowance.toSeq) {
+    // Nothing of the episode got through: no pace to learn. This success begins the next episode,
+    // in slow start from one call at a time (TCP's after a timeout).
+    if (allowance.got === 0) {
+      return {
+        ...allowance,
+        slowCap: RESTART_WINDOW + 1,
+        since: countedAt,
+        fromSeq: allowance.toSeq,
+        got: 1,
+        toSeq: -1,
+      };
+    }
+    const spanMs = Math.max(1, countedAt - allowance.since);
+    const gapMs = spanMs / allowance.got;
+    return {
+      ...allowance,
+      slowCap: 0,
+      spanMs,
+      gapMs,
+      lossGapMs: refusedProbeGapMs(allowance, allowance.got),
+      nextAt: Math.max(allowance.nextAt, countedAt + gapMs),
+    };
+  }
   const inEpisode = seq > allowance.fromSeq && (allowance.toSeq < 0 || seq <= allowance.toSeq);
-  const slowCap =
-    allowance.slowCap > 0 && allowance.slowCap + 1 < SLOW_START_DONE ? allowance.slowCap + 1 : 0;
+  // A late success of a call sent before the 429 says nothing of a slot now: one call at a time still.
+  const slowCap = awaiting
+    ? allowance.slowCap
+    : allowance.slowCap > 0 && allowance.slowCap + 1 < SLOW_START_DONE
+      ? allowance.slowCap + 1
+      : 0;
   if (!inEpisode && slowCap === allowance.slowCap && allowance.gapMs === 0) return allowance;
   const got = inEpisode ? allowance.got + 1 : allowance.got;
+  const refines = inEpisode && allowance.spanMs > 0;
   const next = {
     ...allowance,
     slowCap,
     got,
-    gapMs:
-      inEpisode && allowance.spanMs > 0
-        ? allowance.spanMs / got
-        : Math.max(allowance.lossGapMs * PACE_FLOOR, allowance.gapMs * (1 - 1 / PACE_PROBE)),
+    gapMs: refines
+      ? allowance.spanMs / got
+      : Math.max(allowance.lossGapMs * PACE_FLOOR, allowance.gapMs * (1 - 1 / PACE_PROBE)),
+    lossGapMs: refines ? refusedProbeGapMs(allowance, got) : allowance.lossGapMs,
   };
   return isBlank(next) ? null : next;
 }
@@ -205,6 +280,7 @@ function learnedPace(
   freesAt: number,
   hintMs: number | undefined,
   lastLeaseSeq: number,
+  sentAt: number,
 ): KeyAllowance {
   // A lease granted before the pace last changed says nothing about the pace.
   if (
@@ -214,9 +290,16 @@ function learnedPace(
   ) {
     return allowance;
   }
+  // A bare 429 of a call sent before any success at the pace (a probe for a freed slot, or the first
+  // call after a rest) tests no pace: the slot has not freed yet, and the rest escalates. A refused
+  // probe moves the episode's end past it (the next probe may go when the rest ends) and says the
+  // episode's calls took longer than until it was sent (`refusedAt`).
+  if (hintMs === undefined && awaitsFreedSlot(allowance)) {
+    return { ...allowance, toSeq: lastLeaseSeq, refusedAt: sentAt };
+  }
+  if (hintMs === undefined && allowance.gapMs > 0 && allowance.got === 0) return allowance;
   if (allowance.gapMs > 0 || allowance.since === 0) {
-    const backoff = hintMs === undefined ? PACE_BACKOFF_UNHINTED : PACE_BACKOFF;
-    const gapMs = backoff * allowance.gapMs;
+    const gapMs = PACE_BACKOFF * allowance.gapMs;
     return {
       ...allowance,
       slowCap: 0,
@@ -237,12 +320,16 @@ function learnedPace(
     (rounded ? freesAt - WHOLE_SECOND_MS + 1 : freesAt) - allowance.since,
     1,
   );
-  // Nothing got through and no wait was stated: no pace to learn; the next episode may tell — sent
-  // from one call at a time, a cap widened by each success (slow start again, as TCP's after a
+  // Unhinted, the rest is a guess, not when a slot frees: the episode closes (its late successes
+  // still count), and the pace waits for the first call after it to get through (see `credited`),
+  // one call at a time until then.
+  if (hintMs === undefined) return { ...allowance, slowCap: RESTART_WINDOW, toSeq: lastLeaseSeq };
+  // Nothing got through and the wait stated is none: no pace to learn; the next episode may tell —
+  // sent from one call at a time, a cap widened by each success (slow start again, as TCP's after a
   // timeout), or the key's slow calls would be refused by the burst before any could teach a pace.
   // Nothing got through yet before a stated wait: one call per span, until the episode's late
   // answers say more.
-  if (allowance.got === 0 && !(hintMs !== undefined && hintMs > 0)) {
+  if (allowance.got === 0 && !(hintMs > 0)) {
     return { ...allowance, slowCap: RESTART_WINDOW, since: 0, fromSeq: lastLeaseSeq };
   }
   const got = Math.max(1, allowance.got);
@@ -440,14 +527,18 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         (context.settings.maxConcurrent !== null && context.inFlight >= context.settings.maxConcurrent) ||
         (context.allowance !== null &&
           (context.allowance.remaining === 0 ||
-            (context.allowance.slowCap > 0 && context.inFlight >= context.allowance.slowCap))),
+            (context.allowance.slowCap > 0 &&
+              cappedLeases(context.allowance, context.inFlight, context.lastLeaseSeq) >=
+                context.allowance.slowCap))),
       // The grant uses up what the key was told remains, fills its slow-start cap, or must wait
       // for its pace: `routing` decides where the key rests.
       grantSpendsAllowance: ({ context }) =>
         context.allowance !== null &&
         (context.allowance.remaining === 1 ||
           context.allowance.gapMs > 0 ||
-          (context.allowance.slowCap > 0 && context.inFlight + 1 >= context.allowance.slowCap)),
+          (context.allowance.slowCap > 0 &&
+            cappedLeases(context.allowance, context.inFlight, context.lastLeaseSeq) + 1 >=
+              context.allowance.slowCap)),
       // The grant changes the allowance: what remains, the pace's meter, or an episode's start.
       hasAllowance: ({ context }) => context.allowance !== null && movesAllowance(context.allowance),
       learnsAllowance: ({ event }) => event.type === 'lease.release' && event.allowance !== undefined,
@@ -458,7 +549,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         context.settings.budget === null &&
         (context.allowance === null ||
           (!movesAllowance(context.allowance) &&
-            (context.allowance.slowCap === 0 || context.inFlight + 1 < context.allowance.slowCap))) &&
+            (context.allowance.slowCap === 0 ||
+              cappedLeases(context.allowance, context.inFlight, context.lastLeaseSeq) + 1 <
+                context.allowance.slowCap))) &&
         (context.settings.maxConcurrent === null || context.inFlight + 1 < context.settings.maxConcurrent),
       // The common settle: a lease is out, nothing to learn or rest, no budget to reconcile — the
       // guards after it would all refuse (the release hot path).
@@ -528,7 +621,10 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         const h = context.health;
         return {
           inFlight: context.inFlight - 1,
-          allowance: credited(context.allowance, event.type === 'lease.release' ? event.seq : 0),
+          allowance:
+            event.type === 'lease.release'
+              ? credited(context.allowance, event.seq, callStart(deps.now(), event.latencyMs))
+              : context.allowance,
           budget: reconciled(context, event, deps.now),
           counts: { ...context.counts, successes: context.counts.successes + 1 },
           // A healthy key's success (the hot path) keeps its health object: nothing to copy.
@@ -811,9 +907,6 @@ export function createKeyMachine(deps: KeyMachineDeps) {
           : escalates
             ? Math.min(context.settings.defaultCooldownMs, FIRST_ESCALATION_MS * 2 ** (streak - 1))
             : 0;
-        // Cooldowns extend, never shorten: a short hint must not erase a long one.
-        const cooldownUntil = Math.max(health.cooldownUntil, now + waitMs);
-        const cooling = cooldownUntil > now;
         const beginsEpisode = !(health.cooldownUntil > now && health.reason === 'rate-limited');
         // What the key got through before this 429, and when it says (or, unhinted, the rest
         // assumes) a slot frees, sets or widens the key's pace (see learnedPace). A key that knew
@@ -826,8 +919,16 @@ export function createKeyMachine(deps: KeyMachineDeps) {
                 hinted ? startedAt + hint - (early ? WHOLE_SECOND_MS - 1 : 0) : now + waitMs,
                 hinted ? hint : undefined,
                 context.lastLeaseSeq,
+                startedAt,
               )
             : learned;
+        const restMs =
+          escalates && awaitsFreedSlot(taught) && taught.got > 0
+            ? Math.min(waitMs, Math.max(1, (now - taught.since) * PROBE_REST_FRACTION))
+            : waitMs;
+        // Cooldowns extend, never shorten: a short hint must not erase a long one.
+        const cooldownUntil = Math.max(health.cooldownUntil, now + restMs);
+        const cooling = cooldownUntil > now;
         const allowance =
           cooling && taught.remaining > 0 ? { ...taught, remaining: 0, resetAt: cooldownUntil } : taught;
         return {

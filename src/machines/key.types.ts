@@ -135,7 +135,8 @@ export interface KeyContext {
  * - **paced** (`gapMs` > 0): 429s showed what the provider admits; the key spaces its grants
  *   `gapMs` apart, as an `rpm` budget does, instead of bursting after each rest. The first 429
  *   sets the pace from what the key got through since it started sending and when the 429 said
- *   a slot frees; each later 429 of a paced lease widens the gap;
+ *   a slot frees — a bare 429 says nothing, so the key probes one call at a time until one gets
+ *   through, and that call's send time ends the span; each later 429 of a paced lease widens the gap;
  * - **slow start** (`slowCap` > 0): a new key that has heard nothing yet takes at most `slowCap`
  *   leases at once, one more per success; it ends once an answer states what remains, a 429
  *   sets a pace, or the cap reaches 1 000.
@@ -177,8 +178,18 @@ export interface KeyAllowance {
    * `spanMs / got`, refined as the episode's late successes come in; 0 = not learned.
    */
   readonly spanMs: number;
-  /** Leases up to this grant sequence still count toward `got` after the 429; −1 = the episode is open. */
+  /**
+   * Leases up to this grant sequence still count toward `got` after the 429; −1 = the episode is
+   * open. With no pace and no span yet, the episode's bare 429 came and the key awaits a freed slot:
+   * its probes (one at a time) are the leases after it.
+   */
   readonly toSeq: number;
+  /**
+   * When the key sent the last probe refused while it awaited a freed slot after a bare 429 (epoch
+   * ms); 0 = none. No slot had freed then, so the episode's calls took longer than that: its pace is
+   * never narrowed past that span over `got` (kept scaled, as `lossGapMs`).
+   */
+  readonly refusedAt: number;
   /**
    * The longest reset the recent answers that said nothing remains stated (ms, each answer's
    * and a hundredth more; it fades by a tenth per such answer); 0 = none yet. A call sent

@@ -1,5 +1,5 @@
 import type { ActorRefFrom, Subscription } from 'xstate';
-import type { KeyMachine } from '../machines/key.machine.js';
+import { cappedLeases, type KeyMachine } from '../machines/key.machine.js';
 import type { KeyContext, KeyStateName } from '../machines/key.types.js';
 
 export type KeyRef = ActorRefFrom<KeyMachine>;
@@ -211,7 +211,9 @@ export class KeyIndex {
       ((budget === null && !counted) || entry.pending.length === 0) &&
       ((entry.state === 'available' &&
         (settings.maxConcurrent === null || entry.inFlight < settings.maxConcurrent) &&
-        (allowance === null || allowance.slowCap === 0 || entry.inFlight < allowance.slowCap)) ||
+        (allowance === null ||
+          allowance.slowCap === 0 ||
+          cappedLeases(allowance, entry.inFlight, entry.lastSeq) < allowance.slowCap)) ||
         (entry.sub === 'probeReady' && entry.pending.length === 0));
     if (eligible !== entry.eligible) this.#setEligible(entry, eligible);
     else if (eligible) this.#tracker?.update(entry);

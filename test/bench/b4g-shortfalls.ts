@@ -3,8 +3,10 @@
  * figures it reached on them when they were listed (deterministic: the virtual clock and seeded
  * latencies). Issue 11 stays open while this list is not empty. `test/bench/b4g-family.test.ts` holds
  * each listed member to no worse than these figures and fails as soon as one meets every target, so
- * that the entry is removed: the list only shrinks. Listed on 2026-12-03 (31 of 50 members meet every
- * target); the comment above each entry says what it misses.
+ * that the entry is removed: the list only shrinks. First listed on 2026-12-03 with 31 of 50 members
+ * meeting every target; now 38. The comment above each entry says what it misses. #18 was re-recorded
+ * once, from 0.636 to 0.630: a change that lets one more call through (allowed by the headers, not
+ * refused) shifted every later latency draw of its run; over 5 simulated minutes it went 0.617 → 0.618.
  */
 export interface B4gShortfall {
   /** Steady-state goodput ratio KeyMesh reached (successes ÷ the provider's capacity). */
@@ -14,14 +16,11 @@ export interface B4gShortfall {
 }
 
 export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number, B4gShortfall>([
-  // ratio 0.569 < 0.9
-  [1, { ratio: 0.5689734536947716, per1000: 0 }],
+  // ratio 0.604 < 0.9
+  [1, { ratio: 0.6040492899281963, per1000: 0 }],
   // ratio 0.913 < reference 0.970
   [12, { ratio: 0.9131156769582928, per1000: 0 }],
-  // ratio 0.736 < 0.85
-  [13, { ratio: 0.736, per1000: 97.82608695652173 }],
-  // ratio 0.630 < 0.9 (0.636 before g-long's lift of an assumed rest: one more correct k4 call
-  // shifts every later latency draw; over 5 simulated minutes the member goes 0.617 -> 0.618)
+  // ratio 0.630 < 0.9
   [18, { ratio: 0.63, per1000: 0 }],
   // ratio 0.996 < reference 1.000
   [23, { ratio: 0.9963300049102012, per1000: 0.7309941520467836 }],
@@ -31,8 +30,6 @@ export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number,
   [30, { ratio: 0.9900954235297803, per1000: 0 }],
   // ratio 0.569 < 0.9; 429s 7.0 > reference 0.0 per 1 000
   [31, { ratio: 0.5690455708170357, per1000: 7.017543859649122 }],
-  // ratio 0.540 < 0.85
-  [32, { ratio: 0.5395962732919255, per1000: 31.654676258992804 }],
   // ratio 0.999 < reference 1.000
   [33, { ratio: 0.9988425925925926, per1000: 0 }],
   // ratio 0.952 < reference 1.000; 429s 1.0 > reference 0.0 per 1 000
@@ -43,6 +40,4 @@ export const B4G_SHORTFALLS: ReadonlyMap<number, B4gShortfall> = new Map<number,
   [42, { ratio: 0.9809737216923633, per1000: 2.0768431983385254 }],
   // ratio 0.990 < reference 0.999
   [45, { ratio: 0.9900830983000423, per1000: 0 }],
-  // ratio 0.768 < 0.85
-  [47, { ratio: 0.768, per1000: 104.16666666666667 }],
 ]);

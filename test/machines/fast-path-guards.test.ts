@@ -67,6 +67,7 @@ const allowanceArb: fc.Arbitrary<KeyAllowance | null> = fc.oneof(
     got: fc.integer({ min: 0, max: 10 }),
     spanMs: fc.constantFrom(0, 1_000),
     toSeq: fc.constantFrom(-1, 8),
+    refusedAt: fc.constantFrom(0, NOW - 500),
     zeroResetMs: fc.constantFrom(0, 40),
     spentGrantedAt: fc.constantFrom(0, 1_000),
     spentResetMs: fc.constantFrom(0, 40),

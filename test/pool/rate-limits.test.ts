@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type KeyPool, memoryStorage, NoAvailableKeyError } from '../../src/index.js';
-import { SimulatedProvider } from '../../src/sim/index.js';
+import { SimulatedProvider, type VirtualClock } from '../../src/sim/index.js';
 import { createTestPool, fakeKeys, flushMicrotasks, pools, track } from '../helpers.js';
 
 const make = pools();
@@ -256,21 +256,56 @@ describe('learning from successful responses', () => {
 });
 
 /** A new key gets three calls through, and the fourth is refused without a hint. */
-function threeThroughThenRefused(pool: Pick<KeyPool, 'tryAcquire'>): void {
+/** Four leases at once; the first three get through at once, the fourth (returned) is still out. */
+function fourthAfterThreeThrough(pool: Pick<KeyPool, 'tryAcquire'>): ReturnType<KeyPool['tryAcquire']> {
   const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
   a?.release();
   b?.release();
   c?.release();
+  return d;
+}
+
+/**
+ * Three calls through, the fourth refused 800 ms after the first went out, with no hint. The key
+ * rests an eighth of that (100 ms), then its one probe gets through: a slot had freed 900 ms after
+ * the episode began, so the key paces its calls 300 ms apart.
+ */
+function learnUnhintedPace(pool: Pick<KeyPool, 'tryAcquire'>, clock: VirtualClock): void {
+  const d = fourthAfterThreeThrough(pool);
+  clock.advance(800);
   d?.rateLimited();
+  clock.advance(100);
+  pool.tryAcquire()?.release();
+}
+
+/** Ms until the only key's rest ends (0 or less: it is not resting). */
+function restLeft(pool: Pick<KeyPool, 'snapshot'>, clock: VirtualClock): number {
+  return (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now();
+}
+
+/** Moves the clock to the end of the only key's rest. */
+function waitOut(pool: Pick<KeyPool, 'snapshot'>, clock: VirtualClock): void {
+  clock.advance(Math.max(0, restLeft(pool, clock)));
+}
+
+/** Waits out the rest, sends a call that gets through, and says how long the key rests after it. */
+function gapAfterNextCall(pool: Pick<KeyPool, 'tryAcquire' | 'snapshot'>, clock: VirtualClock): number {
+  waitOut(pool, clock);
+  pool.tryAcquire()?.release();
+  return restLeft(pool, clock);
+}
+
+/** The 300 ms pace of `learnUnhintedPace`, then a call at that pace refused without a hint. */
+function refusedAtUnhintedPace(pool: Pick<KeyPool, 'tryAcquire' | 'snapshot'>, clock: VirtualClock): void {
+  learnUnhintedPace(pool, clock);
+  waitOut(pool, clock);
+  pool.tryAcquire()?.rateLimited();
 }
 
 describe('learning a pace from 429s', () => {
   it('spaces its grants at the pace a 429 showed, instead of bursting after the rest', async () => {
     const { pool, clock } = await make(1);
-    const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
-    a?.release();
-    b?.release();
-    c?.release();
+    const d = fourthAfterThreeThrough(pool);
     // Three got through since the key began; a slot frees a second after it began: a third of a
     // second apart, whatever shape the provider's window has.
     d?.rateLimited({ retryAfterMs: 1_000 });
@@ -307,12 +342,11 @@ describe('learning a pace from 429s', () => {
 
   it('takes the unhinted 429s of calls sent at its pace, together, as one rate limit: the rest does not escalate', async () => {
     const { pool, clock } = await make(1);
-    threeThroughThenRefused(pool);
-    // The unhinted rest: a second. Then the key paces its grants.
-    clock.advance(1_000);
-    const first = pool.tryAcquire();
+    learnUnhintedPace(pool, clock);
     expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', reason: 'paced' });
-    clock.advance((pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now());
+    clock.advance(300);
+    const first = pool.tryAcquire();
+    clock.advance(300);
     const second = pool.tryAcquire();
     expect(first && second).toBeTruthy();
     // Both are refused, without a hint: one rate limit, one rest — the second does not double it.
@@ -337,24 +371,95 @@ describe('learning a pace from 429s', () => {
     expect(pool.tryAcquire()).toBeUndefined();
   });
 
+  it('learns an unhinted pace from when a call sent after the 429 first gets through, probing one call at a time', async () => {
+    const { pool, clock } = await make(1);
+    const d = fourthAfterThreeThrough(pool);
+    clock.advance(800);
+    d?.rateLimited();
+    // The window is longer than the episode so far, or the 429 would not have come: the key rests an
+    // eighth of the 800 ms it lasted, then sends one probe — never more while it is out.
+    const rests: number[] = [];
+    for (let refused = 0; refused < 3; refused += 1) {
+      const rest = restLeft(pool, clock);
+      rests.push(rest);
+      clock.advance(rest);
+      const probe = pool.tryAcquire();
+      expect(probe).toBeDefined();
+      expect(pool.tryAcquire()).toBeUndefined();
+      probe?.rateLimited();
+    }
+    // 800 / 8, then 900 / 8, then 1 012.5 / 8: each a little longer, as the episode lasts.
+    expect(rests).toEqual([100, 112.5, 126.5625]);
+    waitOut(pool, clock);
+    // The fourth probe, 1 139.0625 / 8 later, gets through: a slot had freed 1 281.4453125 ms after
+    // the episode began, and three got through in it.
+    const through = pool.tryAcquire();
+    through?.release();
+    expect(pool.snapshot().keys[0]).toMatchObject({ state: 'cooling', reason: 'paced' });
+    expect(restLeft(pool, clock)).toBeCloseTo(1_281.4453125 / 3, 6);
+  });
+
+  it("counts an unhinted episode's late successes, and lets its probe out while they are", async () => {
+    const { pool, clock } = await make(1);
+    const [a, b, c, d] = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+    a?.release();
+    clock.advance(800);
+    d?.rateLimited();
+    clock.advance(100);
+    // Two slow calls of the episode are still out: they say nothing of a slot now, so they hold no probe back.
+    const probe = pool.tryAcquire();
+    expect(probe).toBeDefined();
+    expect(pool.tryAcquire()).toBeUndefined();
+    probe?.release();
+    // One of the episode got through in 900 ms, so far…
+    expect(restLeft(pool, clock)).toBe(900);
+    // …then the stragglers: three in those 900 ms, so the calls after the next go 300 ms apart.
+    b?.release();
+    c?.release();
+    expect(gapAfterNextCall(pool, clock)).toBe(300);
+  });
+
+  it('never narrows an unhinted pace past what its last refused probe showed too fast', async () => {
+    const { pool, clock } = await make(1);
+    const d = fourthAfterThreeThrough(pool);
+    clock.advance(800);
+    d?.rateLimited();
+    waitOut(pool, clock);
+    // Refused 900 ms after the episode began: three calls take longer than that.
+    pool.tryAcquire()?.rateLimited();
+    waitOut(pool, clock);
+    // Through 1 012.5 ms after it began: 337.5 ms apart, narrowing with each success…
+    let gap = 0;
+    for (let i = 0; i < 200; i += 1) gap = gapAfterNextCall(pool, clock);
+    // …to a tenth above 300 ms, no further.
+    expect(gap).toBeCloseTo(300 * 1.1, 6);
+  });
+
+  it('does not widen the pace for a bare 429 of the first call after a rest: it tested no pace', async () => {
+    const { pool, clock } = await make(1);
+    // Refused at the pace: the gap widens by a quarter, to 375 ms, after a one-second rest.
+    refusedAtUnhintedPace(pool, clock);
+    waitOut(pool, clock);
+    // The first call after the rest is refused too: the slot has not freed yet; the rest escalates.
+    pool.tryAcquire()?.rateLimited();
+    expect(pool.snapshot().keys[0]).toMatchObject({ reason: 'rate-limited' });
+    // Still 375 ms (not 468.75) between calls.
+    expect(gapAfterNextCall(pool, clock)).toBe(375);
+  });
+
   it('stays a tenth above the gap that drew an unhinted 429 (a twentieth when hinted) as successes narrow it', async () => {
     const { pool, clock } = await make(1);
-    // Three through in the second the unhinted rest assumes: a third of a second apart.
-    threeThroughThenRefused(pool);
-    const waitOut = () =>
-      clock.advance(Math.max(0, (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now()));
-    waitOut();
-    // A call at that pace is refused too, unhinted: the gap that drew it was 1 000 / 3 ms.
-    pool.tryAcquire()?.rateLimited();
+    // Refused at the pace, unhinted: the gap that drew it was 300 ms.
+    refusedAtUnhintedPace(pool, clock);
     let gap = 0;
     for (let i = 0; i < 200; i += 1) {
-      waitOut();
+      waitOut(pool, clock);
       const lease = pool.tryAcquire();
       expect(lease).toBeDefined();
-      gap = (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now();
+      gap = restLeft(pool, clock);
       lease?.release();
     }
-    expect(gap).toBeCloseTo((1_000 / 3) * 1.1, 0);
+    expect(gap).toBeCloseTo(300 * 1.1, 0);
   });
 
   it('asks no rest of a late 429 whose wait is already over', async () => {
