@@ -1,6 +1,7 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import OpenAI from 'openai';
+import { systemClock } from '../../src/clock.js';
 import {
   describeMember,
   type FamilyMember,
@@ -9,7 +10,12 @@ import {
   type SimulatedTotals,
 } from '../../src/sim/index.js';
 import type { KeyMesh } from '../lib/keymesh.js';
-import type { ProviderReply, ProviderRequest, ProviderSetup } from '../lib/provider-process.js';
+import type {
+  ProviderReply,
+  ProviderRequest,
+  ProviderSetup,
+  ProviderWindows,
+} from '../lib/provider-process.js';
 import {
   atLeast,
   atMost,
@@ -19,7 +25,7 @@ import {
   type ScenarioOptions,
   type ScenarioResult,
 } from '../lib/report.js';
-import { B4_SETUPS, runB4 } from './b4-limits.js';
+import { B4_SEED, B4_SETUPS, runB4 } from './b4-limits.js';
 import { B4G_TARGETS, ISSUE_11_MEMBER, runB4gMember } from './b4g-family.js';
 
 /** BENCH.md B5 target: the real-HTTP goodput ratio within this of the simulated one. */
@@ -111,6 +117,10 @@ interface ProviderTotals {
 /** The mock provider running in its own process (`lib/provider-process.ts`). */
 interface ProviderProcess {
   readonly url: string;
+  /** A twin of the provider, for warming up (see {@link warmUp}). */
+  readonly warmUpUrl: string;
+  /** The provider's fixed windows, or `null`. */
+  readonly windows: ProviderWindows | null;
   /** The provider's counters and banked requests now, and its capacity over each of `durationsMs`. */
   totals(durationsMs: readonly number[]): Promise<ProviderTotals>;
   close(): Promise<void>;
@@ -135,6 +145,8 @@ async function startProviderProcess(setup: ProviderSetup): Promise<ProviderProce
   if (listening.type !== 'listening') throw new Error(`mock provider process: unexpected ${listening.type}`);
   return {
     url: listening.url,
+    warmUpUrl: listening.warmUpUrl,
+    windows: listening.windows,
     async totals(durationsMs) {
       send({ type: 'totals', durationsMs });
       const answer = await next();
@@ -157,53 +169,142 @@ function span(successes: number, rateLimited: number, capacity: number): SpanFig
   };
 }
 
-/** Drives the provider `setup` describes with `callers` workers through the `openai` SDK for `seconds`. */
+/** A pool of `keys` (labelled `k1 …`) and an `openai` client whose fetch is `keymeshFetch` on it. */
+async function pooledClient(
+  keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
+  keys: readonly string[],
+  seed: number,
+  url: string,
+) {
+  const pool = await keymesh.KeyPool.create({
+    keys: keys.map((key, index) => ({ key, label: `k${index + 1}` })),
+    seed,
+  });
+  const client = new OpenAI({
+    apiKey: 'unused',
+    baseURL: `${url}/v1`,
+    fetch: keymesh.keymeshFetch(pool, { retries: 0 }),
+    maxRetries: 0,
+  });
+  return { pool, client };
+}
+
+/** Closed-loop callers sending chat completions through `client` until `stop()`. */
+interface Callers {
+  stop(): void;
+  /** Settles when every caller has returned. */
+  readonly done: Promise<unknown>;
+  /** Requests that threw (no HTTP status) before `stop()`. */
+  readonly errors: number;
+}
+
+function startCallers(client: OpenAI, count: number): Callers {
+  let stopped = false;
+  let errors = 0;
+  const caller = async () => {
+    while (!stopped) {
+      try {
+        await chatCompletion(client);
+      } catch (error) {
+        if (!stopped) errors++;
+        if (!(error instanceof Error)) throw error;
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: count }, caller));
+  return {
+    stop: () => {
+      stopped = true;
+    },
+    done,
+    get errors() {
+      return errors;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** How long both processes are warmed on the provider's twin before the measured span, in ms. */
+export const B5_WARM_UP_MS = 1_000;
+
+/**
+ * Warms both processes before the measured span, as a client and a provider in service are warm. A
+ * fresh provider process and a client that has not called yet spend the start of a 10 s span
+ * compiling their request paths and opening connections (measured: the first call counted 50–360 ms
+ * after the span began, the first answers came 100–590 ms after their grants, against 40 ms), a cold start the simulation
+ * does not have. So the callers first drive the provider's twin (same limits, its own counters) for
+ * `ms` ({@link B5_WARM_UP_MS}) through the same stack — the `openai` SDK, `keymeshFetch`, a pool of the same
+ * keys, thrown away after — and then each caller opens a keep-alive connection to the measured
+ * provider on a route no key is charged for (`GET /v1/models`, a 404), which the measured calls
+ * reuse. The measured provider counts nothing and the measured pool learns nothing from it.
+ */
+export async function warmUp(
+  keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
+  urls: { readonly warmUpUrl: string; readonly url: string },
+  keys: readonly string[],
+  callers: number,
+  ms = B5_WARM_UP_MS,
+): Promise<void> {
+  const { pool, client } = await pooledClient(keymesh, keys, 1, urls.warmUpUrl);
+  const warming = startCallers(client, callers);
+  await sleep(ms);
+  warming.stop();
+  // Whoever still waits for a key is rejected; the calls in flight answer and settle as no-ops.
+  await pool.close();
+  await warming.done;
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      const response = await fetch(`${urls.url}/v1/models`);
+      await response.arrayBuffer();
+    }),
+  );
+}
+
+/**
+ * When the measured span starts: `now`, or — the provider's windows fixed — the first window boundary
+ * from `now` on, as the simulated run starts its windows with the run. A span of whole windows that
+ * began mid-window would reach into an eleventh window, whose burst the capacity of ten does not count.
+ */
+export function spanStartAt(now: number, windows: ProviderWindows | null): number {
+  if (windows === null) return now;
+  const { origin, windowMs } = windows;
+  return origin + Math.ceil((now - origin) / windowMs) * windowMs;
+}
+
+/**
+ * Drives the provider `setup` describes with `callers` workers through the `openai` SDK for `seconds`,
+ * with a pool seeded as its simulation's (`seed`), after warming both processes up.
+ */
 async function runHttp(
   setup: ProviderSetup,
   keys: readonly string[],
   callers: number,
   keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
+  seed: number,
   seconds: number,
   steadyFromMs: number,
 ): Promise<HttpFigures> {
   const server = await startProviderProcess(setup);
-  const pool = await keymesh.KeyPool.create({
-    keys: keys.map((key, index) => ({ key, label: `k${index + 1}` })),
-    seed: 1,
-  });
-  const client = new OpenAI({
-    apiKey: 'unused',
-    baseURL: `${server.url}/v1`,
-    fetch: keymesh.keymeshFetch(pool, { retries: 0 }),
-    maxRetries: 0,
-  });
+  await warmUp(keymesh, server, keys, callers);
+  const { pool, client } = await pooledClient(keymesh, keys, seed, server.url);
   const start = await server.totals([]);
+  const startAt = spanStartAt(systemClock.now(), server.windows);
+  while (systemClock.now() < startAt) await sleep(startAt - systemClock.now());
   const started = performance.now();
-  let stopped = false;
-  let clientErrors = 0;
-  const worker = async () => {
-    while (!stopped) {
-      try {
-        await chatCompletion(client);
-      } catch (error) {
-        if (!stopped) clientErrors++;
-        if (!(error instanceof Error)) throw error;
-      }
-    }
-  };
-  const workers = Promise.all(Array.from({ length: callers }, worker));
-  const sleepUntil = (ms: number) =>
-    new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - performance.now())));
+  const workers = startCallers(client, callers);
+  const sleepUntil = (ms: number) => sleep(started + ms - performance.now());
   await sleepUntil(steadyFromMs);
   const mark = await server.totals([]);
   await sleepUntil(seconds * 1_000);
-  stopped = true;
+  workers.stop();
+  const clientErrors = workers.errors;
   const end = await server.totals([seconds * 1_000, seconds * 1_000 - steadyFromMs]);
   const waitMs = pool.snapshot().metrics.waitMs;
   // Let the calls in flight settle their leases; close() then rejects whoever still waits for a key.
-  await Promise.race([workers, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+  await Promise.race([workers.done, sleep(3_000)]);
   await pool.close();
-  await workers;
+  await workers.done;
   await server.close();
   const { totals } = end;
   return {
@@ -277,6 +378,7 @@ export async function b5Scenario(
       setup.keys.map((_, index) => b4KeyString(index)),
       setup.workers,
       keymesh,
+      B4_SEED,
       seconds,
       steadyFromMs,
     );
@@ -310,6 +412,7 @@ export async function b5Scenario(
       keys,
       member.callers,
       keymesh,
+      member.seed,
       seconds,
       steadyFromMs,
     );
