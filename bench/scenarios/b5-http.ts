@@ -1,5 +1,7 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import OpenAI from 'openai';
 import { systemClock } from '../../src/clock.js';
 import {
@@ -104,6 +106,13 @@ interface HttpFigures {
   readonly rateLimited: number;
   readonly waitMs: { readonly p50: number; readonly p99: number; readonly max: number };
   readonly clientErrors: number;
+  /**
+   * How late the client's event loop ran during the span (ms): a real-time figure measures the
+   * machine as much as KeyMesh when its loop stalls, which the simulation never does.
+   */
+  readonly eventLoopDelayMs: { readonly p99: number; readonly max: number };
+  /** The machine's 1-minute load average when the span began and when it ended. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
 }
 
 const b4KeyString = (index: number) => `sk-bench-fake-k${index + 1}-${String(index + 1).padStart(16, '0')}`;
@@ -292,12 +301,16 @@ async function runHttp(
   const startAt = spanStartAt(systemClock.now(), server.windows);
   while (systemClock.now() < startAt) await sleep(startAt - systemClock.now());
   const started = performance.now();
+  const loadAtStart = loadavg()[0] ?? 0;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const workers = startCallers(client, callers);
   const sleepUntil = (ms: number) => sleep(started + ms - performance.now());
   await sleepUntil(steadyFromMs);
   const mark = await server.totals([]);
   await sleepUntil(seconds * 1_000);
   workers.stop();
+  loopDelay.disable();
   const clientErrors = workers.errors;
   const end = await server.totals([seconds * 1_000, seconds * 1_000 - steadyFromMs]);
   const waitMs = pool.snapshot().metrics.waitMs;
@@ -319,6 +332,8 @@ async function runHttp(
     rateLimited: totals.rateLimited,
     waitMs: { p50: waitMs.p50, p99: waitMs.p99, max: waitMs.max },
     clientErrors,
+    eventLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+    loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
   };
 }
 
@@ -342,6 +357,12 @@ function detailRows(add: AddRow, http: HttpFigures): void {
     '—',
   );
   if (http.clientErrors > 0) add('requests that threw', formatNumber(http.clientErrors), '', '—');
+  add(
+    'client event-loop delay p99 / max; load average',
+    `${formatMs(http.eventLoopDelayMs.p99)} / ${formatMs(http.eventLoopDelayMs.max)}; ${formatNumber(http.loadAverage.start, 1)} → ${formatNumber(http.loadAverage.end, 1)}`,
+    '',
+    '—',
+  );
 }
 
 /**
