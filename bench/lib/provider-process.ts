@@ -6,8 +6,13 @@
  * counts a call drifts with the client's load, a coupling no real provider has (`bench/README.md`, B5).
  *
  * The parent forks this file with `--import tsx` and an IPC channel, sends one {@link ProviderSetup},
- * and gets `{ type: 'listening', url }` back; `{ type: 'totals' }` is answered with the provider's
- * counters, capacities and banked requests; `{ type: 'close' }` closes the server and ends the process.
+ * and gets `{ type: 'listening', url, warmUpUrl, windows }` back; `{ type: 'totals' }` is answered
+ * with the provider's counters, capacities and banked requests; `{ type: 'close' }` closes the
+ * servers and ends the process.
+ *
+ * `warmUpUrl` serves a twin of the provider (the same setup, its own limits and counters), on which
+ * the parent warms both processes before it measures (see `b5-http.ts`): the provider a client
+ * meets in service is warm, and a fresh process's first calls are not.
  */
 import { systemClock } from '../../src/clock.js';
 import {
@@ -39,9 +44,26 @@ export type ProviderRequest =
   | { readonly type: 'totals'; readonly durationsMs: readonly number[] }
   | { readonly type: 'close' };
 
+/**
+ * Where a fixed-window provider's windows start: at `origin` (epoch ms on the shared wall scale of
+ * `systemClock`) and every `windowMs` after it.
+ */
+export interface ProviderWindows {
+  readonly origin: number;
+  readonly windowMs: number;
+}
+
 /** Messages to the parent. */
 export type ProviderReply =
-  | { readonly type: 'listening'; readonly url: string }
+  | {
+      readonly type: 'listening';
+      /** The measured provider. */
+      readonly url: string;
+      /** Its twin, for warming up; no call to it counts against the measured provider. */
+      readonly warmUpUrl: string;
+      /** The measured provider's fixed windows; `null` when its windows slide (or it is a bucket). */
+      readonly windows: ProviderWindows | null;
+    }
   | {
       readonly type: 'totals';
       readonly totals: SimulatedTotals;
@@ -55,9 +77,10 @@ function reply(message: ProviderReply): void {
 }
 
 async function serve(setup: ProviderSetup): Promise<void> {
-  const provider =
+  const origin = systemClock.now();
+  const build = () =>
     setup.type === 'family'
-      ? familyProvider(setup.member, { clock: systemClock })
+      ? familyProvider(setup.member, { clock: systemClock, origin })
       : new SimulatedProvider({
           clock: systemClock,
           hints: setup.hints,
@@ -65,7 +88,9 @@ async function serve(setup: ProviderSetup): Promise<void> {
           latency: fixedLatency(setup.latencyMs),
           keys: setup.keys.map((k) => ({ key: k.key, label: k.label, limits: { requestsPerSecond: k.rps } })),
         });
+  const provider = build();
   const server = await startMockProvider({ provider });
+  const warmUp = await startMockProvider({ provider: build() });
   process.on('message', (message: ProviderRequest) => {
     if (message.type === 'totals') {
       reply({
@@ -75,13 +100,17 @@ async function serve(setup: ProviderSetup): Promise<void> {
         banked: provider.banked(),
       });
     } else {
-      void server.close().finally(() => {
+      void Promise.allSettled([server.close(), warmUp.close()]).finally(() => {
         reply({ type: 'closed' });
         process.disconnect();
       });
     }
   });
-  reply({ type: 'listening', url: server.url });
+  const windows =
+    setup.type === 'family' && setup.member.shape === 'fixed-window'
+      ? { origin, windowMs: setup.member.windowMs }
+      : null;
+  reply({ type: 'listening', url: server.url, warmUpUrl: warmUp.url, windows });
 }
 
 if (process.send !== undefined) {

@@ -61,7 +61,9 @@ const SECOND = 1_000;
 export const B4_DURATION_MS = 60 * SECOND;
 /** Tokens per call (prompt + maximum output). No B4 provider limits tokens; budgets may count them. */
 const TOKENS_PER_CALL = 500;
-const SEED = 1;
+/** Seed of B4's providers, latencies and pools (B5 seeds its pools over HTTP alike). */
+export const B4_SEED = 1;
+const SEED = B4_SEED;
 
 const fiveEqualKeys: readonly B4Key[] = Array.from({ length: 5 }, () => ({ rps: 10 }));
 const fixed50 = () => fixedLatency(50);

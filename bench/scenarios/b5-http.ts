@@ -1,6 +1,9 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import OpenAI from 'openai';
+import { systemClock } from '../../src/clock.js';
 import {
   describeMember,
   type FamilyMember,
@@ -9,7 +12,12 @@ import {
   type SimulatedTotals,
 } from '../../src/sim/index.js';
 import type { KeyMesh } from '../lib/keymesh.js';
-import type { ProviderReply, ProviderRequest, ProviderSetup } from '../lib/provider-process.js';
+import type {
+  ProviderReply,
+  ProviderRequest,
+  ProviderSetup,
+  ProviderWindows,
+} from '../lib/provider-process.js';
 import {
   atLeast,
   atMost,
@@ -19,7 +27,7 @@ import {
   type ScenarioOptions,
   type ScenarioResult,
 } from '../lib/report.js';
-import { B4_SETUPS, runB4 } from './b4-limits.js';
+import { B4_SEED, B4_SETUPS, runB4 } from './b4-limits.js';
 import { B4G_TARGETS, ISSUE_11_MEMBER, runB4gMember } from './b4g-family.js';
 
 /** BENCH.md B5 target: the real-HTTP goodput ratio within this of the simulated one. */
@@ -98,6 +106,13 @@ interface HttpFigures {
   readonly rateLimited: number;
   readonly waitMs: { readonly p50: number; readonly p99: number; readonly max: number };
   readonly clientErrors: number;
+  /**
+   * How late the client's event loop ran during the span (ms): a real-time figure measures the
+   * machine as much as KeyMesh when its loop stalls, which the simulation never does.
+   */
+  readonly eventLoopDelayMs: { readonly p99: number; readonly max: number };
+  /** The machine's 1-minute load average when the span began and when it ended. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
 }
 
 const b4KeyString = (index: number) => `sk-bench-fake-k${index + 1}-${String(index + 1).padStart(16, '0')}`;
@@ -111,6 +126,10 @@ interface ProviderTotals {
 /** The mock provider running in its own process (`lib/provider-process.ts`). */
 interface ProviderProcess {
   readonly url: string;
+  /** A twin of the provider, for warming up (see {@link warmUp}). */
+  readonly warmUpUrl: string;
+  /** The provider's fixed windows, or `null`. */
+  readonly windows: ProviderWindows | null;
   /** The provider's counters and banked requests now, and its capacity over each of `durationsMs`. */
   totals(durationsMs: readonly number[]): Promise<ProviderTotals>;
   close(): Promise<void>;
@@ -135,6 +154,8 @@ async function startProviderProcess(setup: ProviderSetup): Promise<ProviderProce
   if (listening.type !== 'listening') throw new Error(`mock provider process: unexpected ${listening.type}`);
   return {
     url: listening.url,
+    warmUpUrl: listening.warmUpUrl,
+    windows: listening.windows,
     async totals(durationsMs) {
       send({ type: 'totals', durationsMs });
       const answer = await next();
@@ -157,53 +178,146 @@ function span(successes: number, rateLimited: number, capacity: number): SpanFig
   };
 }
 
-/** Drives the provider `setup` describes with `callers` workers through the `openai` SDK for `seconds`. */
+/** A pool of `keys` (labelled `k1 …`) and an `openai` client whose fetch is `keymeshFetch` on it. */
+async function pooledClient(
+  keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
+  keys: readonly string[],
+  seed: number,
+  url: string,
+) {
+  const pool = await keymesh.KeyPool.create({
+    keys: keys.map((key, index) => ({ key, label: `k${index + 1}` })),
+    seed,
+  });
+  const client = new OpenAI({
+    apiKey: 'unused',
+    baseURL: `${url}/v1`,
+    fetch: keymesh.keymeshFetch(pool, { retries: 0 }),
+    maxRetries: 0,
+  });
+  return { pool, client };
+}
+
+/** Closed-loop callers sending chat completions through `client` until `stop()`. */
+interface Callers {
+  stop(): void;
+  /** Settles when every caller has returned. */
+  readonly done: Promise<unknown>;
+  /** Requests that threw (no HTTP status) before `stop()`. */
+  readonly errors: number;
+}
+
+function startCallers(client: OpenAI, count: number): Callers {
+  let stopped = false;
+  let errors = 0;
+  const caller = async () => {
+    while (!stopped) {
+      try {
+        await chatCompletion(client);
+      } catch (error) {
+        if (!stopped) errors++;
+        if (!(error instanceof Error)) throw error;
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: count }, caller));
+  return {
+    stop: () => {
+      stopped = true;
+    },
+    done,
+    get errors() {
+      return errors;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** How long both processes are warmed on the provider's twin before the measured span, in ms. */
+export const B5_WARM_UP_MS = 1_000;
+
+/**
+ * Warms both processes before the measured span, as a client and a provider in service are warm. A
+ * fresh provider process and a client that has not called yet spend the start of a 10 s span
+ * compiling their request paths and opening connections (measured: the first call counted 50–360 ms
+ * after the span began, the first answers came 100–590 ms after their grants, against 40 ms), a cold start the simulation
+ * does not have. So the callers first drive the provider's twin (same limits, its own counters) for
+ * `ms` ({@link B5_WARM_UP_MS}) through the same stack — the `openai` SDK, `keymeshFetch`, a pool of the same
+ * keys, thrown away after — and then each caller opens a keep-alive connection to the measured
+ * provider on a route no key is charged for (`GET /v1/models`, a 404), which the measured calls
+ * reuse. The measured provider counts nothing and the measured pool learns nothing from it.
+ */
+export async function warmUp(
+  keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
+  urls: { readonly warmUpUrl: string; readonly url: string },
+  keys: readonly string[],
+  callers: number,
+  ms = B5_WARM_UP_MS,
+): Promise<void> {
+  const { pool, client } = await pooledClient(keymesh, keys, 1, urls.warmUpUrl);
+  const warming = startCallers(client, callers);
+  await sleep(ms);
+  warming.stop();
+  // Whoever still waits for a key is rejected; the calls in flight answer and settle as no-ops.
+  await pool.close();
+  await warming.done;
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      const response = await fetch(`${urls.url}/v1/models`);
+      await response.arrayBuffer();
+    }),
+  );
+}
+
+/**
+ * When the measured span starts: `now`, or — the provider's windows fixed — the first window boundary
+ * from `now` on, as the simulated run starts its windows with the run. A span of whole windows that
+ * began mid-window would reach into an eleventh window, whose burst the capacity of ten does not count.
+ */
+export function spanStartAt(now: number, windows: ProviderWindows | null): number {
+  if (windows === null) return now;
+  const { origin, windowMs } = windows;
+  return origin + Math.ceil((now - origin) / windowMs) * windowMs;
+}
+
+/**
+ * Drives the provider `setup` describes with `callers` workers through the `openai` SDK for `seconds`,
+ * with a pool seeded as its simulation's (`seed`), after warming both processes up.
+ */
 async function runHttp(
   setup: ProviderSetup,
   keys: readonly string[],
   callers: number,
   keymesh: Pick<KeyMesh, 'KeyPool' | 'keymeshFetch'>,
+  seed: number,
   seconds: number,
   steadyFromMs: number,
 ): Promise<HttpFigures> {
   const server = await startProviderProcess(setup);
-  const pool = await keymesh.KeyPool.create({
-    keys: keys.map((key, index) => ({ key, label: `k${index + 1}` })),
-    seed: 1,
-  });
-  const client = new OpenAI({
-    apiKey: 'unused',
-    baseURL: `${server.url}/v1`,
-    fetch: keymesh.keymeshFetch(pool, { retries: 0 }),
-    maxRetries: 0,
-  });
+  await warmUp(keymesh, server, keys, callers);
+  const { pool, client } = await pooledClient(keymesh, keys, seed, server.url);
   const start = await server.totals([]);
+  const startAt = spanStartAt(systemClock.now(), server.windows);
+  while (systemClock.now() < startAt) await sleep(startAt - systemClock.now());
   const started = performance.now();
-  let stopped = false;
-  let clientErrors = 0;
-  const worker = async () => {
-    while (!stopped) {
-      try {
-        await chatCompletion(client);
-      } catch (error) {
-        if (!stopped) clientErrors++;
-        if (!(error instanceof Error)) throw error;
-      }
-    }
-  };
-  const workers = Promise.all(Array.from({ length: callers }, worker));
-  const sleepUntil = (ms: number) =>
-    new Promise((resolve) => setTimeout(resolve, Math.max(0, started + ms - performance.now())));
+  const loadAtStart = loadavg()[0] ?? 0;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const workers = startCallers(client, callers);
+  const sleepUntil = (ms: number) => sleep(started + ms - performance.now());
   await sleepUntil(steadyFromMs);
   const mark = await server.totals([]);
   await sleepUntil(seconds * 1_000);
-  stopped = true;
+  workers.stop();
+  loopDelay.disable();
+  const clientErrors = workers.errors;
   const end = await server.totals([seconds * 1_000, seconds * 1_000 - steadyFromMs]);
   const waitMs = pool.snapshot().metrics.waitMs;
   // Let the calls in flight settle their leases; close() then rejects whoever still waits for a key.
-  await Promise.race([workers, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+  await Promise.race([workers.done, sleep(3_000)]);
   await pool.close();
-  await workers;
+  await workers.done;
   await server.close();
   const { totals } = end;
   return {
@@ -218,6 +332,8 @@ async function runHttp(
     rateLimited: totals.rateLimited,
     waitMs: { p50: waitMs.p50, p99: waitMs.p99, max: waitMs.max },
     clientErrors,
+    eventLoopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+    loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
   };
 }
 
@@ -241,6 +357,12 @@ function detailRows(add: AddRow, http: HttpFigures): void {
     '—',
   );
   if (http.clientErrors > 0) add('requests that threw', formatNumber(http.clientErrors), '', '—');
+  add(
+    'client event-loop delay p99 / max; load average',
+    `${formatMs(http.eventLoopDelayMs.p99)} / ${formatMs(http.eventLoopDelayMs.max)}; ${formatNumber(http.loadAverage.start, 1)} → ${formatNumber(http.loadAverage.end, 1)}`,
+    '',
+    '—',
+  );
 }
 
 /**
@@ -277,6 +399,7 @@ export async function b5Scenario(
       setup.keys.map((_, index) => b4KeyString(index)),
       setup.workers,
       keymesh,
+      B4_SEED,
       seconds,
       steadyFromMs,
     );
@@ -310,6 +433,7 @@ export async function b5Scenario(
       keys,
       member.callers,
       keymesh,
+      member.seed,
       seconds,
       steadyFromMs,
     );

@@ -75,7 +75,7 @@ export const SCENARIOS: readonly Scenario[] = [
     kind: 'measured',
     id: 'B5',
     title: 'Real HTTP',
-    expectedSeconds: [120, 50],
+    expectedSeconds: [135, 60],
     run: (keymesh, options) => b5Scenario(keymesh, options),
   },
   {
