@@ -79,16 +79,6 @@ const RESTART_WINDOW = 1;
 const PACE_BACKOFF = 1.25;
 const PACE_BACKOFF_UNHINTED = 1.5;
 const PACE_PROBE = 64;
-/**
- * A pace learned from a wait stated in whole seconds (rounded up) is only an upper bound on the gap:
- * "1" may mean 40 ms, so the span the first 429 measured may be up to a second shorter. Within that
- * second's uncertainty, and until a 429 places the limit, each success narrows the gap by an eighth
- * (the rate doubles in about six calls, as TCP's slow start doubles its window each round trip
- * until the first loss); below it, by 1/PACE_PROBE as any pace. On a long window the second is a
- * sliver of the span and changes little; on a 1 s limit it is all of it. An unhinted pace has no
- * such bound (its 429s cost escalating rests) and keeps the slow probe.
- */
-const PACE_PROBE_ROUGH = 8;
 const PACE_FLOOR = 1.05;
 /**
  * An unhinted 429 places the limit less well (and costs a whole escalating rest): the key stays
@@ -187,7 +177,6 @@ const SLOW_START: KeyAllowance = {
   spanMs: 0,
   toSeq: -1,
   zeroResetMs: 0,
-  roughFloorMs: 0,
   resetFrees: 1,
   freedAt: 0,
   resetLeases: [],
@@ -230,9 +219,7 @@ function credited(allowance: KeyContext['allowance'], seq: number): KeyContext['
     gapMs:
       inEpisode && allowance.spanMs > 0
         ? allowance.spanMs / got
-        : allowance.gapMs > allowance.roughFloorMs && allowance.roughFloorMs > 0
-          ? Math.max(allowance.roughFloorMs, allowance.gapMs * (1 - 1 / PACE_PROBE_ROUGH))
-          : Math.max(allowance.lossGapMs * PACE_FLOOR, allowance.gapMs * (1 - 1 / PACE_PROBE)),
+        : Math.max(allowance.lossGapMs * PACE_FLOOR, allowance.gapMs * (1 - 1 / PACE_PROBE)),
   };
   return isBlank(next) ? null : next;
 }
@@ -271,7 +258,6 @@ function learnedPace(
       lossGapMs:
         hintMs === undefined ? (allowance.gapMs * PACE_FLOOR_UNHINTED) / PACE_FLOOR : allowance.gapMs,
       nextAt: Math.max(allowance.nextAt, freesAt + gapMs),
-      roughFloorMs: 0,
       fromSeq: lastLeaseSeq,
       since: 0,
       got: 0,
@@ -295,14 +281,11 @@ function learnedPace(
   }
   const got = Math.max(1, allowance.got);
   const exact = hintMs !== undefined && !rounded;
-  // The shortest span the rounded wait allows.
-  const roughSpanMs = Math.max(1, freesAt - WHOLE_SECOND_MS + 1 - allowance.since);
   return {
     ...allowance,
     slowCap: 0,
     gapMs: spanMs / got,
     lossGapMs: exact ? spanMs / got : 0,
-    roughFloorMs: rounded && roughSpanMs * 2 < spanMs ? roughSpanMs / got : 0,
     spanMs,
     toSeq: lastLeaseSeq,
   };

@@ -164,12 +164,6 @@ export interface KeyAllowance {
    * wait); 0 = none yet. Successes narrow the gap to no less than 1.05 times it.
    */
   readonly lossGapMs: number;
-  /**
-   * The pace came from a first 429 whose wait was stated in whole seconds, rounded up: the gap may
-   * be as low as this (the span up to a second shorter; ms), and successes narrow it by an eighth
-   * each (not 1/64) down to it, until a 429 places the limit; 0 = no such bound.
-   */
-  readonly roughFloorMs: number;
   /** The pace's meter: when the next lease may be granted (epoch ms, as an rpm budget's). */
   readonly nextAt: number;
   /** When the key began sending in the episode a first 429 learns from (epoch ms); 0 = not yet. */

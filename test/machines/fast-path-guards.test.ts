@@ -61,7 +61,6 @@ const allowanceArb: fc.Arbitrary<KeyAllowance | null> = fc.oneof(
     slowCap: fc.constantFrom(0, 1, 10, 11),
     gapMs: fc.constantFrom(0, 25, 100),
     lossGapMs: fc.constantFrom(0, 20),
-    roughFloorMs: fc.constantFrom(0, 10),
     nextAt: fc.constantFrom(0, NOW - 5, NOW + 50),
     since: fc.constantFrom(0, NOW - 1_000),
     fromSeq: fc.integer({ min: 0, max: 10 }),
