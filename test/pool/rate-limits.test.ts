@@ -208,6 +208,27 @@ describe('learning from successful responses', () => {
       expect(atReset(pool, clock)).toHaveLength(4);
     });
 
+    it('keeps the reset it waits for when an answer to a call sent with others says a slot freed earlier', async () => {
+      const { pool, clock } = await make(1);
+      (await pool.acquire()).release({ headers: left(0) });
+      for (let i = 0; i < 3; i++) window(pool, clock);
+      // The whole limit goes out at the reset; three answers come back half a second after their calls…
+      const batch = atReset(pool, clock);
+      expect(batch).toHaveLength(5);
+      for (const lease of batch.slice(0, 3)) lease.release({ headers: left(0), latencyMs: 500 });
+      // …and a fourth later still, saying a slot was to free at once, counted from its call: that
+      // moment has passed, but it says nothing of the fifth call, sent with it and still out.
+      clock.advance(500);
+      batch[3]?.release({
+        headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '0s' },
+        latencyMs: 500,
+      });
+      // The key still waits for the reset it assumed after the batch, and takes the whole limit there.
+      expect(pool.tryAcquire()).toBeUndefined();
+      expect(atReset(pool, clock)).toHaveLength(5);
+      batch[4]?.release({ latencyMs: 1_010 });
+    });
+
     it('goes back to one call per reset after a 429, until resets show the whole limit free again', async () => {
       const { pool, clock } = await make(1);
       (await pool.acquire()).release({ headers: left(0) });
