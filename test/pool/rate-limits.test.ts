@@ -175,6 +175,14 @@ describe('learning from successful responses', () => {
       return sent.length + more.length === 5 ? sent.length : -1;
     };
 
+    /** A key that has learned its resets free the whole limit (5): three windows past a spent answer. */
+    const fullyReplenished = async () => {
+      const { pool, clock } = await make(1);
+      (await pool.acquire()).release({ headers: left(0) });
+      for (let i = 0; i < 3; i++) window(pool, clock);
+      return { pool, clock };
+    };
+
     it('takes the whole limit at once at a reset that twice showed it all free; once can be chance', async () => {
       const { pool, clock } = await make(1);
       (await pool.acquire()).release({ headers: left(0) });
@@ -189,9 +197,7 @@ describe('learning from successful responses', () => {
     });
 
     it('counts its own calls within the longest reset stated before a reset as still taken there', async () => {
-      const { pool, clock } = await make(1);
-      (await pool.acquire()).release({ headers: left(0) });
-      for (let i = 0; i < 3; i++) window(pool, clock);
+      const { pool, clock } = await fullyReplenished();
       // Four calls at the reset, one more halfway through the window; the answer to the late one
       // (the newest) says the window ends in 510 ms.
       clock.advance(Math.max(0, (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now()));
@@ -209,9 +215,7 @@ describe('learning from successful responses', () => {
     });
 
     it('keeps the reset it waits for when an answer to a call sent with others says a slot freed earlier', async () => {
-      const { pool, clock } = await make(1);
-      (await pool.acquire()).release({ headers: left(0) });
-      for (let i = 0; i < 3; i++) window(pool, clock);
+      const { pool, clock } = await fullyReplenished();
       // The whole limit goes out at the reset; three answers come back half a second after their calls…
       const batch = atReset(pool, clock);
       expect(batch).toHaveLength(5);
@@ -230,9 +234,7 @@ describe('learning from successful responses', () => {
     });
 
     it('goes back to one call per reset after a 429, until resets show the whole limit free again', async () => {
-      const { pool, clock } = await make(1);
-      (await pool.acquire()).release({ headers: left(0) });
-      for (let i = 0; i < 3; i++) window(pool, clock);
+      const { pool, clock } = await fullyReplenished();
       const group = atReset(pool, clock);
       expect(group).toHaveLength(5);
       for (const lease of group.slice(1)) lease.release({ headers: left(0) });
