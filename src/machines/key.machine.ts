@@ -106,6 +106,34 @@ const ZERO_RESET_DECAY = 0.9;
 const MAX_SENT_SEQS = 256;
 
 /**
+ * Resets that must each have shown the limit fully free to a call sent as they passed before the
+ * key takes that much at the next: once can be chance (calls that all came at once all leave at
+ * once, whatever the reset means), a provider whose reset means full replenishment shows it every time.
+ */
+const FULL_RESETS_SEEN = 2;
+
+/** Leases sent at passed resets a key remembers until their answers say what the reset freed (see `KeyAllowance.resetLeases`). */
+const MAX_RESET_LEASES = 64;
+
+/**
+ * Leases the key may start once a reset passed at `at` (stated, or assumed after calls sent at the
+ * last one): at least the one slot any reset frees; on a limit whose resets replenish it fully
+ * (`resetFrees` > 1), that much less what the key itself sent within a full replenishment before
+ * (the longest reset a spent answer stated: those calls still count, whatever the window's shape).
+ * A log too short to say counts as full.
+ */
+function freedByReset(allowance: KeyAllowance, at: number): number {
+  const spanMs = allowance.longestResetMs;
+  if (allowance.resetFrees <= 1 || spanMs <= 0) return 1;
+  const from = at - spanMs + resetMarginMs(spanMs, undefined);
+  const log = allowance.sentLog;
+  if (log.length >= MAX_SENT_SEQS && (log[0] ?? 0) > from) return 1;
+  let taken = 0;
+  for (const sentAt of log) if (sentAt > from) taken++;
+  return Math.max(1, allowance.resetFrees - taken);
+}
+
+/**
  * How many leases the key takes at once now: its `maxConcurrent`, or the slow-start cap while that
  * is tighter (with the stragglers of an episode it awaits a freed slot for); `null` = uncapped.
  */
@@ -162,6 +190,15 @@ const SLOW_START: KeyAllowance = {
   spentGrantedAt: 0,
   spentResetMs: 0,
   slotSpacingMs: 0,
+  resetFrees: 1,
+  freedAt: 0,
+  resetLeases: [],
+  resetGroup: 0,
+  sentLog: [],
+  mostFree: 0,
+  longestResetMs: 0,
+  fullGroup: 0,
+  fullResets: 0,
 };
 
 /** Nothing learned and no slow start: the key has no use for an allowance. */
@@ -344,6 +381,45 @@ function learnedPace(
   };
 }
 
+/**
+ * The allowance after the answer to lease `seq` said `remaining` (free then: that and the call
+ * itself). A lease sent as a reset passed shows what that reset freed: when it is as much as any
+ * answer ever showed free at once, the reset replenished the limit fully (OpenAI's "resets to its
+ * initial state", Anthropic's "fully replenished", a fixed window's end), and the key takes that
+ * much at the next one. Less says nothing: the calls sent at one reset are counted in no particular
+ * order, and on a limit whose reset frees only the next slot, more slots free while the call is on
+ * its way. Answers from a reset older than the newest a 429 spoke of say nothing either.
+ */
+function resetLearned(
+  allowance: KeyAllowance,
+  seq: number,
+  { remaining, resetMs }: { readonly remaining: number; readonly resetMs: number },
+): KeyAllowance {
+  const free = remaining + 1;
+  const mostFree = Math.max(allowance.mostFree, free);
+  const longestResetMs = Math.max(allowance.longestResetMs, resetMs + resetMarginMs(resetMs, undefined));
+  const lease = allowance.resetLeases.find((sent) => sent.seq === seq);
+  if (lease === undefined) {
+    return mostFree === allowance.mostFree && longestResetMs === allowance.longestResetMs
+      ? allowance
+      : { ...allowance, mostFree, longestResetMs };
+  }
+  const resetLeases = allowance.resetLeases.filter((sent) => sent.seq !== seq);
+  const full = lease.group >= allowance.resetGroup && free >= allowance.mostFree;
+  const fullResets =
+    full && lease.group !== allowance.fullGroup ? allowance.fullResets + 1 : allowance.fullResets;
+  return {
+    ...allowance,
+    mostFree,
+    longestResetMs,
+    resetLeases,
+    fullGroup: full ? Math.max(allowance.fullGroup, lease.group) : allowance.fullGroup,
+    fullResets,
+    resetFrees:
+      full && fullResets >= FULL_RESETS_SEEN ? Math.max(allowance.resetFrees, free) : allowance.resetFrees,
+  };
+}
+
 /** Recovery delays are spread ±20 % so that keys exhausted together do not probe together. */
 const RECOVERY_JITTER = 0.2;
 
@@ -381,15 +457,22 @@ function countedAt(context: KeyContext, now: number, latencyMs: number | undefin
 
 /**
  * What a key's context becomes when its cooldown ends at `now`: no deadline, no cooling reason. A key
- * whose answers said nothing remains rested until the stated reset: now one call goes out, whose
- * answer says how many more.
+ * whose answers said nothing remains rested until the stated reset: now what such a reset freed last
+ * time goes out (one call, until an answer showed more), and the answers say how many more.
  */
 function cooldownEnded(context: KeyContext): Partial<KeyContext> {
   const allowance = context.allowance;
   const health = context.health;
   return {
     ...(allowance && allowance.remaining === 0
-      ? { allowance: { ...allowance, remaining: 1, resetAt: 0 } }
+      ? {
+          allowance: {
+            ...allowance,
+            remaining: freedByReset(allowance, health.cooldownUntil),
+            resetAt: 0,
+            freedAt: health.cooldownUntil,
+          },
+        }
       : {}),
     health: {
       ...health,
@@ -684,10 +767,34 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         // The one call after a stated reset passed: until an answer says more, it leaves the key as
         // the last answer that said nothing remains did (see `KeyAllowance.zeroResetMs`).
         const probes = allowance.remaining === 1 && allowance.resetAt <= now && allowance.zeroResetMs > 0;
+        const fullRest = allowance.resetFrees > 1;
+        // A lease sent as a reset passed (within the hundredth of it the key allows for transit):
+        // its answer says what that reset freed (see `KeyAllowance.resetFrees`).
+        const atReset =
+          allowance.freedAt > 0 && now <= allowance.freedAt + resetMarginMs(allowance.zeroResetMs, undefined);
+        const resetLeases = allowance.resetLeases;
         return {
           allowance: {
             ...allowance,
-            ...(probes ? { resetAt: now + allowance.zeroResetMs } : {}),
+            // After calls sent at a reset that replenishes fully, the whole limit is free again after
+            // the longest reset any answer stated (at most a full window, or a bucket's refill).
+            ...(probes
+              ? { resetAt: now + (fullRest ? allowance.longestResetMs : allowance.zeroResetMs) }
+              : {}),
+            sentLog: !tracks
+              ? allowance.sentLog
+              : [
+                  ...(allowance.sentLog.length >= MAX_SENT_SEQS
+                    ? allowance.sentLog.slice(1)
+                    : allowance.sentLog),
+                  now,
+                ],
+            resetLeases: !atReset
+              ? resetLeases
+              : [
+                  ...(resetLeases.length >= MAX_RESET_LEASES ? resetLeases.slice(1) : resetLeases),
+                  { seq, group: allowance.freedAt },
+                ],
             remaining: allowance.remaining > 0 ? allowance.remaining - 1 : allowance.remaining,
             sent: !tracks ? sent : full ? [...sent.slice(1), { seq, at: now }] : [...sent, { seq, at: now }],
             countedTo: full ? (sent[0]?.seq ?? allowance.countedTo) : allowance.countedTo,
@@ -714,8 +821,9 @@ export function createKeyMachine(deps: KeyMachineDeps) {
       learnAllowance: assign(({ context, event }) => {
         if (event.type !== 'lease.release' || !event.allowance) return {};
         const prior = context.allowance ?? { ...SLOW_START, slowCap: 0, since: 0 };
-        if (event.seq < prior.heardSeq) return {};
         const told = event.allowance;
+        const freed = resetLearned(prior, event.seq, told);
+        if (event.seq < prior.heardSeq) return freed === prior ? {} : { allowance: freed };
         const grantedAt = prior.sent.find((lease) => lease.seq === event.seq)?.at;
         const knows = prior.remaining >= 0 && event.seq > prior.countedTo && grantedAt !== undefined;
         const later = knows
@@ -741,7 +849,12 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         // stated, and the slot its reset frees. It cannot say when the key's next slot frees; what
         // the key assumed when it sent them stands until their own answers say more.
         const overtaken = knows && later.length > told.remaining;
-        const resetAt = overtaken ? Math.max(statedResetAt, prior.resetAt) : statedResetAt;
+        // An answer to a call the key sent others after, saying nothing remains and a slot frees
+        // before the reset the key already waits for, tells nothing of the calls sent since: the
+        // later reset stands.
+        const keeps = remaining === 0 && since > 0 && prior.remaining === 0 && prior.resetAt > statedResetAt;
+        const resetAt =
+          overtaken || (keeps && !knows) ? Math.max(statedResetAt, prior.resetAt) : statedResetAt;
         // Two answers in a row that said nothing remains: when the later stated a longer reset, the
         // slots they point at freed further apart than the key sent the calls (it sends too fast),
         // one slot apart per call sent in between (see `KeyAllowance.spentResetMs`).
@@ -770,7 +883,7 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         return {
           ...(lifts ? { health: { ...health, cooldownUntil: 0, reason: null } } : {}),
           allowance: {
-            ...prior,
+            ...freed,
             remaining,
             resetAt,
             heardSeq: event.seq,
@@ -929,8 +1042,19 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         // Cooldowns extend, never shorten: a short hint must not erase a long one.
         const cooldownUntil = Math.max(health.cooldownUntil, now + restMs);
         const cooling = cooldownUntil > now;
+        // A 429 says a reset freed less than the key sent at it: one call when the next passes, until
+        // answers to calls sent at a newer one say more (those to older ones no longer count).
+        const refused = {
+          ...taught,
+          resetFrees: 1,
+          fullResets: 0,
+          resetGroup: Math.max(taught.resetGroup, taught.freedAt),
+          resetLeases: taught.resetLeases.filter(
+            (lease) => event.type !== 'lease.rateLimit' || lease.seq !== event.seq,
+          ),
+        };
         const allowance =
-          cooling && taught.remaining > 0 ? { ...taught, remaining: 0, resetAt: cooldownUntil } : taught;
+          cooling && refused.remaining > 0 ? { ...refused, remaining: 0, resetAt: cooldownUntil } : refused;
         return {
           inFlight: context.inFlight - 1,
           counts: { ...context.counts, rateLimits: context.counts.rateLimits + 1 },
@@ -973,8 +1097,16 @@ export function createKeyMachine(deps: KeyMachineDeps) {
         if (!allowance) return {};
         const now = deps.now();
         const spent = allowance.remaining === 0;
-        if (spent && allowance.resetAt !== 0 && allowance.resetAt <= now)
-          return { allowance: { ...allowance, remaining: 1, resetAt: 0 } };
+        if (spent && allowance.resetAt !== 0 && allowance.resetAt <= now) {
+          return {
+            allowance: {
+              ...allowance,
+              remaining: freedByReset(allowance, allowance.resetAt),
+              resetAt: 0,
+              freedAt: allowance.resetAt,
+            },
+          };
+        }
         const openAt = Math.max(spent ? allowance.resetAt : 0, allowance.gapMs > 0 ? allowance.nextAt : 0);
         const health = context.health;
         if (

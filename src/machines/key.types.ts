@@ -209,6 +209,42 @@ export interface KeyAllowance {
   readonly spentResetMs: number;
   /** The newest such spacing measured (ms); 0 = none yet. */
   readonly slotSpacingMs: number;
+  /**
+   * Leases the key starts at once when a stated (or assumed) reset passes with nothing left (less
+   * its own calls still counted then, see `sentLog`): 1, or — once the answers to calls sent as two
+   * such resets passed each showed as much free as any answer ever did (`mostFree`: the reset
+   * replenished the limit fully, as OpenAI's, Anthropic's and a fixed window's do) — that much,
+   * which the key then uses at once instead of sending one call and waiting for its answer. ≥ 1.
+   * Any 429 sets it back to 1 until two newer resets show it again.
+   */
+  readonly resetFrees: number;
+  /** When the newest passed reset restored `resetFrees` leases (epoch ms); 0 = none since the last grant. */
+  readonly freedAt: number;
+  /**
+   * Leases sent within a hundredth of a passed reset (at most 64, oldest dropped), each with that
+   * reset's `freedAt`: their answers say what the reset freed.
+   */
+  readonly resetLeases: readonly { readonly seq: number; readonly group: number }[];
+  /** The `freedAt` of the newest reset a 429 came from: answers from older ones no longer count; 0 = none. */
+  readonly resetGroup: number;
+  /**
+   * When the key granted its recent leases (epoch ms, at most 256, oldest dropped), once an answer
+   * said what remains: what a reset that replenishes fully gives back is `resetFrees` less those
+   * sent within a full replenishment before it.
+   */
+  readonly sentLog: readonly number[];
+  /** The most requests any answer showed free at once (its `remaining` and the call itself); 0 = none yet. */
+  readonly mostFree: number;
+  /**
+   * The longest reset any answer stated (and a hundredth more; ms); 0 = none yet. No limit takes
+   * longer to replenish fully: a key taking `resetFrees` > 1 at a reset rests this long after them,
+   * and counts its own calls within this span before a reset as still taken there.
+   */
+  readonly longestResetMs: number;
+  /** The `freedAt` of the newest reset that showed the limit fully free (see `resetFrees`); 0 = none. */
+  readonly fullGroup: number;
+  /** Resets that showed the limit fully free since the last 429. */
+  readonly fullResets: number;
 }
 
 /**

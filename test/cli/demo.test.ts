@@ -133,16 +133,18 @@ describe('keymesh demo', { timeout: 60_000 }, () => {
       // Revoked by the provider part-way.
       expect(rows.get('delta')?.slice(0, 2)).toEqual(['exhausted', 'revoked']);
       expect(demo.stdout).toMatch(/^\[ *[\d.]+s\] delta revoked by the provider/m);
-      // Runs out of its 30 a minute and cools about a minute; the live line and the summary agree.
+      // Runs out of its 30 a minute and cools for what is left of that minute (about a minute when it
+      // ran out early; less on a loaded machine, where a 429 can slow it down first); the live line
+      // and the summary agree.
       const echo = rows.get('echo');
-      expect(echo?.[0]).toBe('cooling');
+      expect(echo?.[0], demo.stdout).toBe('cooling');
       expect(echo?.[2]).toBeLessThanOrEqual(30);
       const live = [
         ...demo.stdout.matchAll(
-          /^\[ *[\d.]+s\] echo cooling for (?:1 m \d+ s|[3-5]\d(?:\.\d)? s) \(([\w-]+)\)$/gm,
+          /^\[ *[\d.]+s\] echo cooling for (?:1 m 0\d s|\d{1,2}(?:\.\d)? s) \(([\w-]+)\)$/gm,
         ),
       ];
-      expect(live.at(-1)?.[1]).toBe(echo?.[1]);
+      expect(live.at(-1)?.[1], demo.stdout).toBe(echo?.[1]);
     }
   });
 

@@ -72,6 +72,15 @@ const allowanceArb: fc.Arbitrary<KeyAllowance | null> = fc.oneof(
     spentGrantedAt: fc.constantFrom(0, 1_000),
     spentResetMs: fc.constantFrom(0, 40),
     slotSpacingMs: fc.constantFrom(0, 40),
+    resetFrees: fc.constantFrom(1, 3),
+    freedAt: fc.constantFrom(0, NOW - 10),
+    resetLeases: fc.constantFrom([], [{ seq: 3, group: NOW - 10 }]),
+    resetGroup: fc.constantFrom(0, NOW - 10),
+    sentLog: fc.constantFrom([], [NOW - 40]),
+    mostFree: fc.constantFrom(0, 3),
+    longestResetMs: fc.constantFrom(0, 60),
+    fullGroup: fc.constantFrom(0, NOW - 10),
+    fullResets: fc.constantFrom(0, 2),
   }),
 );
 

@@ -241,6 +241,101 @@ describe('learning from successful responses', () => {
     expect(provider.call(next?.key ?? '').status).toBe(200);
   });
 
+  describe('a reset that replenishes the limit fully', () => {
+    const left = (remaining: number) => ({
+      'x-ratelimit-remaining-requests': String(remaining),
+      'x-ratelimit-reset-requests': '1s',
+    });
+    /** Lets the key's rest end and takes every lease it grants then, at once. */
+    const atReset = (pool: KeyPool, clock: { now(): number; advance(ms: number): void }) => {
+      clock.advance(Math.max(0, (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now()));
+      const leases = [];
+      for (let lease = pool.tryAcquire(); lease; lease = pool.tryAcquire()) leases.push(lease);
+      return leases;
+    };
+    /**
+     * One window of a limit of 5 whose reset frees it fully: what goes out at the reset, then — the
+     * first answer saying 4 more remain — the rest of the window, the last answer saying none remain.
+     */
+    const window = (pool: KeyPool, clock: { now(): number; advance(ms: number): void }) => {
+      const sent = atReset(pool, clock);
+      sent[0]?.release({ headers: left(5 - sent.length) });
+      const more = [];
+      for (let lease = pool.tryAcquire(); lease; lease = pool.tryAcquire()) more.push(lease);
+      for (const lease of [...sent.slice(1), ...more]) lease.release({ headers: left(0) });
+      return sent.length + more.length === 5 ? sent.length : -1;
+    };
+
+    /** A key that has learned its resets free the whole limit (5): three windows past a spent answer. */
+    const fullyReplenished = async () => {
+      const { pool, clock } = await make(1);
+      (await pool.acquire()).release({ headers: left(0) });
+      for (let i = 0; i < 3; i++) window(pool, clock);
+      return { pool, clock };
+    };
+
+    it('takes the whole limit at once at a reset that twice showed it all free; once can be chance', async () => {
+      const { pool, clock } = await make(1);
+      (await pool.acquire()).release({ headers: left(0) });
+      // The first reset shows the whole limit free to the one call sent at it: calls that all came
+      // at once leave at once, whatever the reset means, so it still sends one call at the next…
+      expect(window(pool, clock)).toBe(1);
+      expect(window(pool, clock)).toBe(1);
+      // …which shows it again: the reset means "fully replenished"; the key no longer waits for an
+      // answer to use the window.
+      expect(window(pool, clock)).toBe(5);
+      expect(window(pool, clock)).toBe(5);
+    });
+
+    it('counts its own calls within the longest reset stated before a reset as still taken there', async () => {
+      const { pool, clock } = await fullyReplenished();
+      // Four calls at the reset, one more halfway through the window; the answer to the late one
+      // (the newest) says the window ends in 510 ms.
+      clock.advance(Math.max(0, (pool.snapshot().keys[0]?.cooldownUntil ?? 0) - clock.now()));
+      const early = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+      clock.advance(500);
+      const late = pool.tryAcquire();
+      expect(late).toBeDefined();
+      expect(pool.tryAcquire()).toBeUndefined();
+      late?.release({
+        headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '510ms' },
+      });
+      for (const lease of early) lease?.release({ headers: left(1) });
+      // At that end, the late call's slot is still taken (on a sliding window it is): four go out.
+      expect(atReset(pool, clock)).toHaveLength(4);
+    });
+
+    it('keeps the reset it waits for when an answer to a call sent with others says a slot freed earlier', async () => {
+      const { pool, clock } = await fullyReplenished();
+      // The whole limit goes out at the reset; three answers come back half a second after their calls…
+      const batch = atReset(pool, clock);
+      expect(batch).toHaveLength(5);
+      for (const lease of batch.slice(0, 3)) lease.release({ headers: left(0), latencyMs: 500 });
+      // …and a fourth later still, saying a slot was to free at once, counted from its call: that
+      // moment has passed, but it says nothing of the fifth call, sent with it and still out.
+      clock.advance(500);
+      batch[3]?.release({
+        headers: { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '0s' },
+        latencyMs: 500,
+      });
+      // The key still waits for the reset it assumed after the batch, and takes the whole limit there.
+      expect(pool.tryAcquire()).toBeUndefined();
+      expect(atReset(pool, clock)).toHaveLength(5);
+      batch[4]?.release({ latencyMs: 1_010 });
+    });
+
+    it('goes back to one call per reset after a 429, until resets show the whole limit free again', async () => {
+      const { pool, clock } = await fullyReplenished();
+      const group = atReset(pool, clock);
+      expect(group).toHaveLength(5);
+      for (const lease of group.slice(1)) lease.release({ headers: left(0) });
+      group[0]?.rateLimited({ retryAfterMs: 1_000 });
+      expect(window(pool, clock)).toBe(1);
+      expect(window(pool, clock)).toBe(1);
+      expect(window(pool, clock)).toBe(5);
+    });
+  });
+
   it('takes the headers of the seed-style string API too', async () => {
     const { pool, clock, keys } = await make(1);
     await pool.acquire();
